@@ -1,0 +1,216 @@
+"""Routing rules: what a text from a carrier or from a phone becomes (a stored message plus its jobs).
+
+Every function here works inside the caller's session and commits nothing; the caller commits the message
+and its jobs together (DESIGN §1), then wakes the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from fspbx_sms.carriers import InboundMessage, StatusUpdate
+from fspbx_sms.core import outbox
+from fspbx_sms.core.numbers import InvalidNumber, looks_like_phone_number, to_e164
+from fspbx_sms.esl import PhoneText
+from fspbx_sms.models import (
+    CarrierAccount,
+    Direction,
+    Domain,
+    Extension,
+    JobKind,
+    Media,
+    Message,
+    MessageEvent,
+    MessageStatus,
+    MessagingNumber,
+    NumberPurpose,
+    Origin,
+)
+
+log = logging.getLogger(__name__)
+
+#: Status updates may only move a message forward; a late "sent" must not undo "delivered".
+_STATUS_RANK = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.UNKNOWN: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.UNDELIVERED: 3,
+    MessageStatus.FAILED: 3,
+}
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """The settings routing needs."""
+
+    max_attempts: int
+    default_region: str
+
+
+def _remote_key(numbers: list[str]) -> str:
+    return ",".join(sorted(numbers))
+
+
+def _fail(message: Message, error: str) -> None:
+    """Mark a message failed with a reason, log it, and add it to the audit log."""
+    log.error("message not routed: %s", error)
+    message.status = MessageStatus.FAILED
+    message.error_text = error
+    message.events.append(MessageEvent(kind="routing", status=MessageStatus.FAILED, detail=error))
+
+
+def store_carrier_events(
+    session: Session,
+    account: CarrierAccount,
+    events: list[InboundMessage | StatusUpdate],
+    policy: RoutingPolicy,
+) -> int:
+    """Store what one webhook carried; return how many new jobs were queued. Repeated webhooks add nothing."""
+    queued = 0
+    for event in events:
+        if isinstance(event, InboundMessage):
+            queued += _store_inbound(session, account, event, policy)
+        else:
+            _apply_status(session, account, event)
+    return queued
+
+
+def _store_inbound(
+    session: Session, account: CarrierAccount, event: InboundMessage, policy: RoutingPolicy
+) -> int:
+    duplicate = session.scalars(
+        select(Message.id).where(
+            Message.carrier_account_id == account.id, Message.carrier_message_id == event.carrier_message_id
+        )
+    ).first()
+    if duplicate is not None:
+        log.info("carrier message %s already stored as message %s", event.carrier_message_id, duplicate)
+        return 0
+    number = session.scalars(
+        select(MessagingNumber).where(MessagingNumber.e164.in_(event.to_numbers), MessagingNumber.enabled)
+    ).first()
+    our_number = number.e164 if number else (event.to_numbers[0] if event.to_numbers else "")
+    others = [n for n in event.to_numbers if n != our_number]
+    remote = [event.from_number, *others]
+    message = Message(
+        domain_id=number.domain_id if number else account.domain_id,
+        direction=Direction.INBOUND,
+        origin=Origin.CARRIER,
+        our_number=our_number,
+        remote_numbers=remote,
+        remote_numbers_key=_remote_key(remote),
+        body=event.text,
+        carrier_account_id=account.id,
+        carrier_message_id=event.carrier_message_id,
+        media=[Media(original_url=m.url, content_type=m.content_type or "") for m in event.media],
+        events=[MessageEvent(kind="webhook", status=MessageStatus.QUEUED, detail="received", raw=event.raw)],
+    )
+    session.add(message)
+    if number is None:
+        _fail(message, f"{our_number or 'no number'} is not configured for carrier account {account.name!r}")
+        return 0
+    if number.purpose is NumberPurpose.SYSTEM_NOTIFICATION or number.extension is None:
+        _fail(message, f"{number.e164} has no destination extension")
+        return 0
+    message.extension_id = number.extension_id
+    outbox.enqueue(session, JobKind.SIP, message, number.extension.address, max_attempts=policy.max_attempts)
+    return 1
+
+
+def _apply_status(session: Session, account: CarrierAccount, update: StatusUpdate) -> None:
+    message = session.scalars(
+        select(Message).where(
+            Message.carrier_account_id == account.id, Message.carrier_message_id == update.carrier_message_id
+        )
+    ).one_or_none()
+    if message is None:
+        log.warning(
+            "status %s for unknown carrier message %s ignored", update.status, update.carrier_message_id
+        )
+        return
+    status = MessageStatus(update.status.value)
+    message.events.append(
+        MessageEvent(kind="status", status=status, detail=update.error_text or "", raw=update.raw)
+    )
+    if _STATUS_RANK[status] >= _STATUS_RANK[message.status] and message.status != status:
+        message.status = status
+        if update.error_code or update.error_text:
+            message.error_code, message.error_text = update.error_code, update.error_text
+
+
+def store_phone_text(session: Session, text: PhoneText, policy: RoutingPolicy) -> Message | None:
+    """Store a text a SIP phone sent, with the job that carries it on; None if this event was seen before."""
+    if (
+        session.scalars(select(Message.id).where(Message.esl_event_key == text.dedupe_key)).first()
+        is not None
+    ):
+        return None
+    sender = session.scalars(
+        select(Extension)
+        .join(Domain)
+        .where(Domain.name == text.from_host.lower(), Extension.number == text.from_user)
+    ).one_or_none()
+    message = Message(
+        domain_id=sender.domain_id if sender else None,
+        extension_id=sender.id if sender else None,
+        direction=Direction.OUTBOUND,
+        origin=Origin.SIP,
+        body=text.body,
+        esl_event_key=text.dedupe_key,
+        events=[
+            MessageEvent(
+                kind="sip",
+                status=MessageStatus.QUEUED,
+                detail="phone text received",
+                raw={"headers": text.headers},
+            )
+        ],
+    )
+    session.add(message)
+    sender_address = f"{text.from_user}@{text.from_host}"
+    if sender is None:
+        message.remote_numbers = [text.to_user]
+        message.remote_numbers_key = text.to_user
+        _fail(message, f"extension {sender_address} is not set up for messaging")
+        return message
+    recipient = session.scalars(
+        select(Extension).where(Extension.domain_id == sender.domain_id, Extension.number == text.to_user)
+    ).one_or_none()
+    if recipient is not None:
+        message.remote_numbers = [recipient.number]
+        message.remote_numbers_key = recipient.number
+        outbox.enqueue(session, JobKind.SIP, message, recipient.address, max_attempts=policy.max_attempts)
+        return message
+    message.remote_numbers = [text.to_user]
+    message.remote_numbers_key = text.to_user
+    if not looks_like_phone_number(text.to_user):
+        _fail(message, f"{text.to_user!r} is neither an extension of {sender.domain.name} nor a phone number")
+        return message
+    try:
+        remote = to_e164(text.to_user, policy.default_region)
+    except InvalidNumber as err:
+        _fail(message, str(err))
+        return message
+    message.remote_numbers = [remote]
+    message.remote_numbers_key = remote
+    number = session.scalars(
+        select(MessagingNumber)
+        .where(
+            MessagingNumber.extension_id == sender.id,
+            MessagingNumber.enabled,
+            MessagingNumber.purpose == NumberPurpose.USER,
+        )
+        .order_by(MessagingNumber.id)
+    ).first()
+    if number is None:
+        _fail(message, f"extension {sender_address} has no messaging number to send from")
+        return message
+    message.our_number = number.e164
+    message.carrier_account_id = number.carrier_account_id
+    outbox.enqueue(session, JobKind.CARRIER, message, remote, max_attempts=policy.max_attempts)
+    return message

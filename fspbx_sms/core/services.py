@@ -1,0 +1,30 @@
+"""The running service's shared parts, built once and handed to the web app and handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from fspbx_sms.config import Settings
+from fspbx_sms.core.adapters import AdapterCache
+from fspbx_sms.core.routing import RoutingPolicy
+from fspbx_sms.core.secrets import CredentialBox
+from fspbx_sms.esl import EslClient
+
+
+@dataclass
+class Services:
+    """Everything a request or a job needs: settings, database, carrier adapters, FreeSWITCH connections."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    box: CredentialBox
+    adapters: AdapterCache
+    policy: RoutingPolicy
+    esl_clients: Sequence[EslClient] = ()
+    #: Wakes this process's outbox workers after new jobs were committed.
+    notify_workers: Callable[[], None] = lambda: None

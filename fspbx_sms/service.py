@@ -1,0 +1,123 @@
+"""The composition root: builds every part from the settings and runs them in one gevent process."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import gevent
+import gevent.event
+from gevent.pywsgi import WSGIServer
+
+from fspbx_sms.config import Settings
+from fspbx_sms.core.adapters import AdapterCache
+from fspbx_sms.core.delivery import CarrierSend, SipDelivery
+from fspbx_sms.core.outbox import Backoff
+from fspbx_sms.core.phone_events import PhoneEvents
+from fspbx_sms.core.routing import RoutingPolicy
+from fspbx_sms.core.secrets import CredentialBox, load_master_key
+from fspbx_sms.core.services import Services
+from fspbx_sms.core.workers import WorkerPool
+from fspbx_sms.db import make_engine, make_session_factory, upgrade
+from fspbx_sms.esl import EslClient
+from fspbx_sms.models import JobKind
+from fspbx_sms.web import create_app
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings) -> Services:
+    """Database, secrets and carrier adapters: what every command needs (no connections opened yet)."""
+    engine = make_engine(settings.database_url)
+    box = CredentialBox(load_master_key(settings))
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        box=box,
+        adapters=AdapterCache(box),
+        policy=RoutingPolicy(max_attempts=settings.job_max_attempts, default_region=settings.default_region),
+    )
+
+
+class Service:
+    """HTTP server, FreeSWITCH connections and outbox workers, started and stopped together."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.services = build_services(settings)
+        self.pool: WorkerPool | None = None
+        self.http: WSGIServer | None = None
+        self._stopped = gevent.event.Event()
+
+    def start(self) -> None:
+        """Migrate the schema, then start ESL, workers and HTTP (returns once listening)."""
+        settings, services = self.settings, self.services
+        upgrade(services.engine)
+        events = PhoneEvents(services.sessions, services.policy, lambda: services.notify_workers())
+        if settings.run_esl:
+            services.esl_clients = [
+                EslClient(
+                    node.host,
+                    node.port,
+                    node.password,
+                    name=node.name,
+                    on_phone_text=events.phone_text,
+                    on_registration=events.registration,
+                    on_connected=events.connected,
+                    command_timeout=settings.esl_command_timeout,
+                    heartbeat_timeout=settings.esl_heartbeat_timeout,
+                )
+                for node in settings.nodes()
+            ]
+        if settings.run_workers:
+            self.pool = WorkerPool(
+                services.sessions,
+                {
+                    JobKind.SIP: SipDelivery(
+                        services.sessions, services.esl_clients, settings.sip_result_timeout
+                    ),
+                    JobKind.CARRIER: CarrierSend(services.sessions, services.adapters),
+                },
+                size=settings.workers,
+                lease_seconds=settings.job_lease_seconds,
+                backoff=Backoff(settings.job_backoff_initial, settings.job_backoff_max),
+                poll_interval=settings.job_poll_interval,
+            )
+            services.notify_workers = self.pool.notify
+        for client in services.esl_clients:
+            client.start()
+        if self.pool is not None:
+            self.pool.start()
+        self.http = WSGIServer(
+            (settings.http_host, settings.http_port),
+            create_app(services),
+            log=None,
+            error_log=logging.getLogger("fspbx_sms.http"),
+        )
+        self.http.start()
+        log.info(
+            "fspbx-sms listening on http://%s:%s (public URL %s)",
+            settings.http_host,
+            self.http.server_port,
+            settings.base_url,
+        )
+
+    def serve_forever(self) -> None:
+        """Run until SIGTERM/SIGINT, then stop cleanly."""
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(signum, self._stopped.set)
+        self._stopped.wait()
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop accepting requests, let running jobs finish, close connections."""
+        if self.http is not None:
+            self.http.stop(timeout=5)
+        if self.pool is not None:
+            self.pool.stop()
+        for client in self.services.esl_clients:
+            client.stop()
+        self.services.adapters.close()
+        self.services.engine.dispose()
+        log.info("fspbx-sms stopped")

@@ -1,0 +1,31 @@
+"""``GET /healthz``: is the database answering, and what state is each FreeSWITCH connection in."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from fspbx_sms.web import services_of
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 with details when the database answers, 503 when it does not."""
+    services = services_of(current_app)
+    try:
+        with services.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        database = "ok"
+    except SQLAlchemyError as err:
+        database = f"error: {type(err).__name__}"
+    esl = [client.status() for client in services.esl_clients]
+    body = {
+        "status": "ok" if database == "ok" else "error",
+        "database": database,
+        "esl": esl,
+        "esl_connected": any(node["state"] == "connected" for node in esl),
+    }
+    return jsonify(body), 200 if database == "ok" else 503
