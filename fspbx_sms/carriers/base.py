@@ -1,0 +1,381 @@
+"""The carrier adapter interface and the common model every carrier is translated into.
+
+A carrier adapter is a pure translator: it turns our :class:`OutboundMessage` into the carrier's HTTP
+request, and the carrier's webhooks into :class:`InboundMessage` and :class:`StatusUpdate` events. It
+holds no database and no global state; the core persists what it returns.
+
+:class:`CarrierAdapter` is a template: the base class owns HTTP (one ``requests.Session`` per adapter,
+timeouts, error wrapping and retry hints) and the webhook sequence (verify, then parse); each carrier
+module fills in the methods marked "subclasses implement".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import requests
+
+log = logging.getLogger(__name__)
+
+#: How much of a carrier's error body a :class:`CarrierError` keeps.
+RESPONSE_TEXT_LIMIT = 2000
+
+
+class DeliveryStatus(StrEnum):
+    """Where a message stands, in our words; every carrier status maps to one of these."""
+
+    #: Accepted by us or by the carrier, not yet handed on.
+    QUEUED = "queued"
+    #: Handed to the next network (carrier accepted it); not proof of delivery.
+    SENT = "sent"
+    #: The handset (or the carrier on its behalf) confirmed delivery.
+    DELIVERED = "delivered"
+    #: Never left: refused or dropped before reaching the destination network.
+    FAILED = "failed"
+    #: Sent, but the destination network reported it could not deliver.
+    UNDELIVERED = "undelivered"
+    #: A status we do not recognise; never guessed into one of the others.
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class CredentialField:
+    """One credential an adapter takes, as shown by the CLI and the settings page."""
+
+    name: str
+    required: bool
+    secret: bool
+    help: str
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A text (with optional media) to send through a carrier."""
+
+    from_number: str
+    to_numbers: tuple[str, ...]
+    text: str
+    media_urls: tuple[str, ...] = ()
+    #: Our message id, for logs only.
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The carrier's answer to a send: its message id and the status it reported."""
+
+    carrier_message_id: str
+    status: DeliveryStatus
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InboundMedia:
+    """One media attachment of an inbound MMS, still at the carrier's URL."""
+
+    url: str
+    content_type: str | None
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A text someone sent to one of our numbers."""
+
+    carrier_message_id: str
+    from_number: str
+    #: Our number first as the carrier gave it, then any other recipients of a group message.
+    to_numbers: tuple[str, ...]
+    text: str
+    media: tuple[InboundMedia, ...]
+    received_at: datetime | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A delivery report for a message we sent."""
+
+    carrier_message_id: str
+    status: DeliveryStatus
+    error_code: str | None
+    error_text: str | None
+    occurred_at: datetime | None
+    raw: dict[str, Any]
+
+
+class Headers(Mapping[str, str]):
+    """A read-only header mapping whose lookups ignore case, as HTTP header names do."""
+
+    def __init__(self, headers: Mapping[str, str] | None = None):
+        items = headers.items() if headers is not None else ()
+        self._items = {name.lower(): (name, value) for name, value in items}
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()][1]
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self._items.values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({dict(self.items())!r})"
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An HTTP request a carrier made to our webhook URL, as received (the body is the raw bytes)."""
+
+    method: str
+    url: str
+    #: Looked up case-insensitively, whatever mapping is passed in.
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", Headers(self.headers))
+
+
+class CarrierError(Exception):
+    """A send failed; says whether trying again later can help.
+
+    ``retryable`` is true for connection failures, timeouts, rate limits and server errors;
+    ``retry_after`` is how many seconds the carrier asked us to wait, when it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        carrier: str,
+        status_code: int | None = None,
+        code: str | None = None,
+        response_text: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message)
+        self.carrier = carrier
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.response_text = response_text
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        parts = [f"{self.carrier}:"]
+        if self.status_code is not None:
+            parts.append(f"HTTP {self.status_code}")
+        if self.code:
+            parts.append(f"[{self.code}]")
+        parts.append(self.message)
+        return " ".join(parts)
+
+
+class CarrierConfigError(Exception):
+    """A carrier account is set up wrongly; ``setting`` names what to fix."""
+
+    def __init__(self, setting: str, message: str):
+        super().__init__(message)
+        self.setting = setting
+
+
+class WebhookAuthError(Exception):
+    """A webhook failed authentication; answer it with ``status_code`` (401 or 403)."""
+
+    def __init__(self, message: str, status_code: int = 403):
+        if status_code not in (401, 403):
+            raise ValueError(f"webhook authentication failures are 401 or 403, not {status_code}")
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class WebhookParseError(Exception):
+    """A webhook's body is not what the carrier documents; answer it with 400."""
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """What a carrier's error body says: its code and text, and whether it marks the error retryable.
+
+    ``retryable`` is None when the body does not say; the HTTP status decides then.
+    """
+
+    code: str | None
+    text: str | None
+    retryable: bool | None = None
+
+
+class CarrierAdapter(ABC):
+    """The base of every carrier adapter; one instance per carrier account.
+
+    Subclasses implement :meth:`build_send_request`, :meth:`parse_send_response`, :meth:`describe_error`,
+    :meth:`verify` and :meth:`parse`, and may extend :meth:`check_credentials`. The base owns
+    :meth:`send`, :meth:`handle_webhook`, :meth:`validate_credentials` and :meth:`close`: do not override.
+    """
+
+    #: Registry key and the ``<provider>`` of our webhook URL, e.g. ``"telnyx"``.
+    provider: ClassVar[str]
+    #: The carrier's name for people.
+    display_name: ClassVar[str]
+    #: The credentials the account takes; every adapter also accepts an optional ``base_url``.
+    credential_fields: ClassVar[tuple[CredentialField, ...]]
+    #: Which webhook authentication applies, for people setting the account up.
+    webhook_auth: ClassVar[str]
+    #: The carrier's API root; the ``base_url`` credential replaces it.
+    default_base_url: ClassVar[str]
+
+    def __init__(self, credentials: Mapping[str, str], *, timeout: tuple[float, float] = (5.0, 30.0)):
+        self.credentials = self.validate_credentials(credentials)
+        self.base_url = self.credentials.get("base_url", self.default_base_url).rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = f"fspbx-sms ({self.provider})"
+
+    # -- credentials (base owns) ---------------------------------------------------------------------
+
+    @classmethod
+    def validate_credentials(cls, credentials: Mapping[str, str]) -> dict[str, str]:
+        """Check ``credentials`` against :attr:`credential_fields`; return them trimmed, empties dropped.
+
+        Raises :class:`CarrierConfigError` naming the first missing, unknown or malformed key.
+        """
+        known = {f.name: f for f in cls.credential_fields}
+        cleaned: dict[str, str] = {}
+        for name, value in credentials.items():
+            if name not in known and name != "base_url":
+                allowed = ", ".join([*known, "base_url"])
+                raise CarrierConfigError(name, f"{cls.display_name} has no credential {name!r} (known: {allowed})")
+            if not isinstance(value, str):
+                raise CarrierConfigError(name, f"{cls.display_name} credential {name!r} must be text")
+            if value.strip():
+                cleaned[name] = value.strip()
+        for f in cls.credential_fields:
+            if f.required and f.name not in cleaned:
+                raise CarrierConfigError(f.name, f"{cls.display_name} needs {f.name!r}: {f.help}")
+        if "base_url" in cleaned:
+            url = urlsplit(cleaned["base_url"])
+            if url.scheme not in ("http", "https") or not url.netloc:
+                raise CarrierConfigError("base_url", "base_url must be an http:// or https:// URL")
+        return cls.check_credentials(cleaned)
+
+    @classmethod
+    def check_credentials(cls, credentials: dict[str, str]) -> dict[str, str]:
+        """Subclasses may override: check (or normalise) carrier-specific values; all required ones are there.
+
+        Raise :class:`CarrierConfigError` naming the bad key; never put a secret value in the message.
+        """
+        return credentials
+
+    # -- sending: subclasses implement ------------------------------------------------------------------
+
+    @abstractmethod
+    def build_send_request(self, message: OutboundMessage) -> requests.Request:
+        """Subclasses implement: the carrier's HTTP request that sends ``message`` (URL under base_url)."""
+
+    @abstractmethod
+    def parse_send_response(self, response: requests.Response) -> SendResult:
+        """Subclasses implement: read a 2xx send response; raise :class:`CarrierError` if it is unusable."""
+
+    @abstractmethod
+    def describe_error(self, response: requests.Response) -> ErrorDetail:
+        """Subclasses implement: the carrier's code and text from a non-2xx response; never raises."""
+
+    # -- sending: base owns (do not override) ------------------------------------------------------------
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Send ``message``; raise :class:`CarrierError` saying whether a retry can help."""
+        prepared = self.session.prepare_request(self.build_send_request(message))
+        # Proxy and CA-bundle settings from the environment, as requests.request() would apply them.
+        environment = self.session.merge_environment_settings(prepared.url, {}, None, None, None)
+        try:
+            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False, **environment)
+        except requests.Timeout as err:
+            connect, read = self.timeout
+            raise CarrierError(
+                f"timed out (connect {connect} s, read {read} s)", carrier=self.provider, retryable=True
+            ) from err
+        except requests.ConnectionError as err:
+            raise CarrierError(
+                f"cannot connect to {urlsplit(self.base_url).netloc}", carrier=self.provider, retryable=True
+            ) from err
+        except requests.RequestException as err:
+            raise CarrierError(f"request failed: {type(err).__name__}", carrier=self.provider) from err
+        with response:
+            log.debug("%s send %s: HTTP %s", self.provider, message.reference, response.status_code)
+            if 200 <= response.status_code < 300:
+                return self.parse_send_response(response)
+            raise self._error_from(response)
+
+    def _error_from(self, response: requests.Response) -> CarrierError:
+        detail = self.describe_error(response)
+        status = response.status_code
+        retryable = detail.retryable
+        if retryable is None:
+            retryable = status in (408, 429) or status >= 500
+        return CarrierError(
+            detail.text or response.reason or "request refused",
+            carrier=self.provider,
+            status_code=status,
+            code=detail.code,
+            response_text=response.text[:RESPONSE_TEXT_LIMIT],
+            retryable=retryable,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")) if retryable else None,
+        )
+
+    # -- webhooks: subclasses implement -------------------------------------------------------------
+
+    @abstractmethod
+    def verify(self, request: WebhookRequest, *, now: float | None = None) -> None:
+        """Subclasses implement: raise :class:`WebhookAuthError` unless the carrier really sent ``request``.
+
+        ``now`` (Unix seconds) replaces the clock, for replay windows. Compare secrets in constant time.
+        """
+
+    @abstractmethod
+    def parse(self, request: WebhookRequest) -> list[InboundMessage | StatusUpdate]:
+        """Subclasses implement: the events in ``request``; raise :class:`WebhookParseError` and nothing else.
+
+        Events we do not handle are left out (an empty list); unknown statuses map to ``unknown``.
+        """
+
+    # -- webhooks: base owns (do not override) ------------------------------------------------------
+
+    def handle_webhook(
+        self, request: WebhookRequest, *, now: float | None = None
+    ) -> list[InboundMessage | StatusUpdate]:
+        """Verify ``request``, then parse it: :class:`WebhookAuthError` or :class:`WebhookParseError`."""
+        self.verify(request, now=now)
+        return self.parse(request)
+
+    def close(self) -> None:
+        """Release the HTTP session's connections."""
+        self.session.close()
+
+
+def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP date; None if absent or bad."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
