@@ -12,7 +12,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from fspbx_sms.db import driver_url, make_engine, upgrade
-from tests.esl_simulator import EslSimulator
 from tests.service_process import ServiceProcess
 
 #: Admin URL of a PostgreSQL server (e.g. postgresql://postgres@127.0.0.1:5432/test); unset = SQLite only.
@@ -71,21 +70,20 @@ def db_engine(database_url):
 
 
 @pytest.fixture
-def esl() -> Iterator[EslSimulator]:
+def esl():
     """A FreeSWITCH event socket simulator on a free loopback port."""
+    from tests.esl_simulator import EslSimulator
+
     simulator = EslSimulator(password="ClueCon", no_answer_delay=0.5).start()
     yield simulator
     simulator.stop()
 
 
 @pytest.fixture
-def service_env(database_url, esl, tmp_path) -> dict[str, str]:
-    """Environment for a ``fspbx-sms`` process on the test's database and ESL simulator."""
+def app_env(database_url) -> dict[str, str]:
+    """Environment for ``fspbx-sms`` commands on the test's database, with short retry delays."""
     return {
         "FSPBX_SMS_DATABASE_URL": database_url,
-        "FSPBX_SMS_ESL_HOST": esl.host,
-        "FSPBX_SMS_ESL_PORT": str(esl.port),
-        "FSPBX_SMS_ESL_PASSWORD": "ClueCon",
         "FSPBX_SMS_SECRET_KEY": "test-secret-key-0123456789abcdefghijklmnop",
         "FSPBX_SMS_JOB_BACKOFF_INITIAL": "0.2",
         "FSPBX_SMS_JOB_BACKOFF_MAX": "1",
@@ -93,6 +91,13 @@ def service_env(database_url, esl, tmp_path) -> dict[str, str]:
         "FSPBX_SMS_SIP_RESULT_TIMEOUT": "5",
         "FSPBX_SMS_LOG_LEVEL": "DEBUG",
     }
+
+
+@pytest.fixture
+def service_env(app_env, esl) -> dict[str, str]:
+    """Environment for a ``fspbx-sms`` process on the test's database and the ESL simulator."""
+    return {**app_env, "FSPBX_SMS_ESL_HOST": esl.host, "FSPBX_SMS_ESL_PORT": str(esl.port),
+            "FSPBX_SMS_ESL_PASSWORD": "ClueCon"}
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from tests.service_process import ServiceProcess
 
 
 @pytest.fixture
-def cli(service_env, tmp_path) -> ServiceProcess:
+def cli(app_env, tmp_path) -> ServiceProcess:
     """The console script with the test's database (no service running)."""
-    return ServiceProcess(service_env, workdir=tmp_path)
+    return ServiceProcess(app_env, workdir=tmp_path)
 
 
 def test_help_lists_every_command(cli):

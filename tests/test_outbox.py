@@ -50,31 +50,31 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_honours_retry_after():
 
 def test_a_claimed_job_is_leased_to_one_worker(db_engine):
     """A due job goes to the first claimer; a second claimer gets nothing while the lease holds."""
-    with Session(db_engine) as session:
+    with Session(db_engine, expire_on_commit=False) as session:
         job = _message_with_job(session)
-    with Session(db_engine) as session, session.begin():
+    with Session(db_engine, expire_on_commit=False) as session, session.begin():
         claimed = outbox.claim(session, "worker-a", lease_seconds=60)
     assert [j.id for j in claimed] == [job.id]
     assert (claimed[0].state, claimed[0].attempts, claimed[0].lease_owner) == (JobState.RUNNING, 1, "worker-a")
-    with Session(db_engine) as session, session.begin():
+    with Session(db_engine, expire_on_commit=False) as session, session.begin():
         assert outbox.claim(session, "worker-b", lease_seconds=60) == []
 
 
 def test_retries_back_off_then_the_job_is_dead_with_its_last_error(db_engine):
     """Each failure reschedules into the future; after max_attempts the job is dead and keeps the error."""
-    with Session(db_engine) as session:
+    with Session(db_engine, expire_on_commit=False) as session:
         job = _message_with_job(session, max_attempts=3)
     for attempt in range(1, 4):
-        with Session(db_engine) as session, session.begin():
+        with Session(db_engine, expire_on_commit=False) as session, session.begin():
             session.execute(update(Job).values(next_run_at=utcnow()))  # skip the wait
             assert [j.id for j in outbox.claim(session, "w", lease_seconds=60)] == [job.id]
-        with Session(db_engine) as session, session.begin():
+        with Session(db_engine, expire_on_commit=False) as session, session.begin():
             stored = outbox.record(session, job.id, "w", outbox.Retry(f"timeout #{attempt}"), BACKOFF)
             assert stored is not None
             if attempt < 3:
                 assert stored.state == JobState.PENDING
                 assert stored.next_run_at > utcnow() + timedelta(seconds=0.5)
-    with Session(db_engine) as session:
+    with Session(db_engine, expire_on_commit=False) as session:
         dead = session.get(Job, job.id)
         assert (dead.state, dead.attempts, dead.last_error) == (JobState.DEAD, 3, "timeout #3")
         assert outbox.claim(session, "w", lease_seconds=60) == []
@@ -82,47 +82,47 @@ def test_retries_back_off_then_the_job_is_dead_with_its_last_error(db_engine):
 
 def test_an_expired_lease_is_reclaimed_and_the_old_worker_cannot_record(db_engine):
     """A worker that died keeps nothing: its job is claimed again, and its late outcome is refused."""
-    with Session(db_engine) as session:
+    with Session(db_engine, expire_on_commit=False) as session:
         job = _message_with_job(session)
-    with Session(db_engine) as session, session.begin():
+    with Session(db_engine, expire_on_commit=False) as session, session.begin():
         outbox.claim(session, "dead-worker", lease_seconds=60)
         session.execute(update(Job).values(lease_expires_at=utcnow() - timedelta(seconds=1)))
-    with Session(db_engine) as session, session.begin():
+    with Session(db_engine, expire_on_commit=False) as session, session.begin():
         claimed = outbox.claim(session, "new-worker", lease_seconds=60)
     assert (claimed[0].lease_owner, claimed[0].attempts) == ("new-worker", 2)
-    with Session(db_engine) as session, session.begin():
+    with Session(db_engine, expire_on_commit=False) as session, session.begin():
         assert outbox.record(session, job.id, "dead-worker", outbox.Done(), BACKOFF) is None
         assert outbox.record(session, job.id, "new-worker", outbox.Done(), BACKOFF).state == JobState.DONE
 
 
 def test_waiting_does_not_use_up_attempts_and_wake_releases_only_its_target(db_engine):
     """Parking for an offline phone is free; waking one extension leaves the others waiting."""
-    with Session(db_engine) as session:
+    with Session(db_engine, expire_on_commit=False) as session:
         first = _message_with_job(session, target="1001@pbx.test")
         second = _message_with_job(session, target="1002@pbx.test")
     for _ in range(2):
-        with Session(db_engine) as session, session.begin():
+        with Session(db_engine, expire_on_commit=False) as session, session.begin():
             for claimed in outbox.claim(session, "w", lease_seconds=60, limit=5):
                 outbox.record(session, claimed.id, "w", outbox.Wait("offline"), BACKOFF)
-        with Session(db_engine) as session, session.begin():
+        with Session(db_engine, expire_on_commit=False) as session, session.begin():
             assert outbox.wake(session, JobKind.CARRIER, "1001@pbx.test") == 1
-    with Session(db_engine) as session:
+    with Session(db_engine, expire_on_commit=False) as session:
         jobs = {j.id: j for j in session.scalars(select(Job))}
     assert (jobs[first.id].state, jobs[first.id].attempts) == (JobState.PENDING, 0)
     assert (jobs[second.id].state, jobs[second.id].attempts) == (JobState.WAITING, 0)
 
 
 def test_two_service_processes_on_one_postgresql_never_send_a_text_twice(
-    database_url, service_env, tmp_path, httpserver, db_engine
+    database_url, app_env, tmp_path, httpserver, db_engine
 ):
     """300 queued carrier jobs, two ``fspbx-sms run`` processes: every text POSTed exactly once, both working."""
     if not database_url.startswith("postgresql"):
         pytest.skip("several worker processes share PostgreSQL; SQLite is for one process")
-    first = ServiceProcess({**service_env, "FSPBX_SMS_RUN_ESL": "false"}, workdir=tmp_path)
+    first = ServiceProcess({**app_env, "FSPBX_SMS_RUN_ESL": "false"}, workdir=tmp_path)
     first.cli("carrier", "add", "--provider", "telnyx", "--name", "t", "--set", "api_key=k",
               "--set", "public_key=" + "A" * 43 + "=", "--set", f"base_url={httpserver.url_for('').rstrip('/')}")
     first.cli("number", "add", "+15550001001", "--carrier", "t", "--extension", "1001@pbx.test")
-    with Session(db_engine) as session:
+    with Session(db_engine, expire_on_commit=False) as session:
         account = session.scalars(select(CarrierAccount)).one()
         for n in range(300):
             message = Message(direction=Direction.OUTBOUND, origin=Origin.API, body=f"text {n}",
@@ -141,14 +141,14 @@ def test_two_service_processes_on_one_postgresql_never_send_a_text_twice(
         return Response(json.dumps(body), content_type="application/json")
 
     httpserver.expect_request("/v2/messages", method="POST").respond_with_handler(telnyx_api)
-    second = ServiceProcess({**service_env, "FSPBX_SMS_RUN_ESL": "false"}, workdir=tmp_path / "second")
+    second = ServiceProcess({**app_env, "FSPBX_SMS_RUN_ESL": "false"}, workdir=tmp_path / "second")
     (tmp_path / "second").mkdir()
     first.start()
     second.start()
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with Session(db_engine) as session:
+            with Session(db_engine, expire_on_commit=False) as session:
                 states = set(session.scalars(select(Job.state)))
             if states == {JobState.DONE}:
                 break
@@ -158,7 +158,7 @@ def test_two_service_processes_on_one_postgresql_never_send_a_text_twice(
         second.stop()
     assert states == {JobState.DONE}
     assert sorted(texts) == sorted(f"text {n}" for n in range(300))
-    with Session(db_engine) as session:
+    with Session(db_engine, expire_on_commit=False) as session:
         assert set(session.scalars(select(Message.status))) == {MessageStatus.SENT}
     done_line = re.compile(r"job \d+ carrier \+15557654321 -> done")
     assert done_line.search(first.log) and done_line.search(second.log)  # both processes did part of the work
