@@ -56,9 +56,10 @@ class ServiceProcess:
     def start(self, timeout: float = 30.0) -> None:
         """Start ``fspbx-sms run`` and wait until ``/healthz`` answers."""
         self.port = self.port or free_port()
-        env = {**self.env, "FSPBX_SMS_HTTP_PORT": str(self.port), "FSPBX_SMS_PUBLIC_URL": self.base_url}
+        # Provisioning commands run later print webhook URLs built from the same public URL.
+        self.env.update({"FSPBX_SMS_HTTP_PORT": str(self.port), "FSPBX_SMS_PUBLIC_URL": self.base_url})
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([FSPBX_SMS, "run"], env=env, cwd=self.workdir, stdout=log,
+        self.process = subprocess.Popen([FSPBX_SMS, "run"], env=self.env, cwd=self.workdir, stdout=log,
                                         stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + timeout

@@ -12,7 +12,7 @@ from fspbx_sms.core import outbox
 from fspbx_sms.core.adapters import AdapterCache
 from fspbx_sms.db import session_scope
 from fspbx_sms.esl import EslClient, EslUnavailable
-from fspbx_sms.models import Job, JobState, Message, MessageEvent, MessageStatus
+from fspbx_sms.models import Direction, Job, JobState, Message, MessageEvent, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,11 @@ class SipDelivery:
             message = session.get(Message, job.message_id)
             if message is None:
                 return outbox.Fail("the message was deleted")
-            sender = message.our_number or (message.extension.number if message.extension else "")
+            # The phone shows who wrote: the texter's number, or the extension a colleague texted from.
+            if message.direction is Direction.INBOUND:
+                sender = message.remote_numbers[0] if message.remote_numbers else message.our_number
+            else:
+                sender = message.extension.number if message.extension else ""
             body = message.body
         user, _, domain = job.target.partition("@")
         client = next((c for c in self._clients if c.state == "connected"), None)
