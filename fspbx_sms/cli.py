@@ -11,7 +11,7 @@ from functools import wraps
 
 import click
 
-from fspbx_sms.carriers import CarrierConfigError
+from fspbx_sms.carriers import CarrierConfigError, get_adapter_class
 from fspbx_sms.config import ConfigError, Settings, load_settings
 from fspbx_sms.core import provisioning
 from fspbx_sms.core.numbers import InvalidNumber
@@ -126,7 +126,9 @@ def carrier_add(provider: str, name: str, domain: str | None, assignments: tuple
             "id": account.id,
             "name": account.name,
             "provider": account.provider,
-            "webhook_url": f"{settings.base_url}/webhooks/{account.provider}/{account.id}",
+            "webhook_url": get_adapter_class(provider).webhook_url(
+                settings.base_url, account.id, account.webhook_secret
+            ),
         }
     click.echo(json.dumps(output))
 
@@ -140,9 +142,7 @@ def number() -> None:
 @click.argument("phone_number")
 @click.option("--carrier", required=True, help="Name of the carrier account the number is with.")
 @click.option("--extension", help="Deliver texts to this extension, written number@domain.")
-@click.option(
-    "--email", default="", help="Send a read-only copy of texts to these addresses (comma separated)."
-)
+@click.option("--email", default="", help="Send a read-only copy of texts to these addresses (comma separated).")
 @click.option("--system", is_flag=True, help="A system notification number (voicemail SMS), not for chats.")
 @click.option("--domain", help="Tenant of the number when it has no extension.")
 @_clear_errors

@@ -11,6 +11,7 @@ module fills in the methods marked "subclasses implement".
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -237,8 +238,19 @@ class CarrierAdapter(ABC):
     #: The carrier's API root; the ``base_url`` credential replaces it.
     default_base_url: ClassVar[str]
 
-    def __init__(self, credentials: Mapping[str, str], *, timeout: tuple[float, float] = (5.0, 30.0)):
+    #: True for carriers whose only webhook protection is a secret we put in the webhook URL (``?secret=``).
+    url_secret: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        credentials: Mapping[str, str],
+        *,
+        webhook_secret: str = "",
+        timeout: tuple[float, float] = (5.0, 30.0),
+    ):
         self.credentials = self.validate_credentials(credentials)
+        #: Our random per-account secret, for carriers with :attr:`url_secret`.
+        self.webhook_secret = webhook_secret
         self.base_url = self.credentials.get("base_url", self.default_base_url).rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
@@ -352,6 +364,20 @@ class CarrierAdapter(ABC):
         """
 
     # -- webhooks: base owns (do not override) ------------------------------------------------------
+
+    @classmethod
+    def webhook_url(cls, public_url: str, account_id: int, webhook_secret: str) -> str:
+        """The URL to give the carrier for one account's webhooks (with the secret when :attr:`url_secret`)."""
+        url = f"{public_url.rstrip('/')}/webhooks/{cls.provider}/{account_id}"
+        return f"{url}?secret={webhook_secret}" if cls.url_secret else url
+
+    def verify_url_secret(self, request: WebhookRequest) -> None:
+        """For :attr:`url_secret` carriers: the URL's ``secret`` must be this account's, compared in constant time."""
+        given = request.query.get("secret", "")
+        if not given:
+            raise WebhookAuthError("the webhook URL has no secret", status_code=401)
+        if not self.webhook_secret or not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
+            raise WebhookAuthError("the webhook URL's secret is wrong")
 
     def handle_webhook(
         self, request: WebhookRequest, *, now: float | None = None

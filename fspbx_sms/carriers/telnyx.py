@@ -161,8 +161,14 @@ class TelnyxAdapter(CarrierAdapter):
         "account's public key; requests signed more than 300 s from now are refused"
     )
 
-    def __init__(self, credentials: Mapping[str, str], *, timeout: tuple[float, float] = (5.0, 30.0)):
-        super().__init__(credentials, timeout=timeout)
+    def __init__(
+        self,
+        credentials: Mapping[str, str],
+        *,
+        webhook_secret: str = "",
+        timeout: tuple[float, float] = (5.0, 30.0),
+    ):
+        super().__init__(credentials, webhook_secret=webhook_secret, timeout=timeout)
         self._verify_key = VerifyKey(base64.b64decode(self.credentials["public_key"]))
 
     @classmethod

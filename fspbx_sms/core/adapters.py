@@ -19,7 +19,9 @@ class AdapterCache:
         cached = self._adapters.get(account.id)
         if cached is not None and cached[0] == account.credentials_encrypted:
             return cached[1]
-        adapter = get_adapter_class(account.provider)(self._box.open(account.credentials_encrypted))
+        adapter = get_adapter_class(account.provider)(
+            self._box.open(account.credentials_encrypted), webhook_secret=account.webhook_secret
+        )
         if cached is not None:
             cached[1].close()
         self._adapters[account.id] = (account.credentials_encrypted, adapter)
