@@ -1,0 +1,116 @@
+"""What the shared carrier contract suite needs to know about each carrier: one ``CarrierCase`` per module.
+
+Every module in this package (except this one) defines ``CASE``, an instance of a :class:`CarrierCase`
+subclass; :func:`all_cases` finds them, and ``tests/test_carrier_contract.py`` runs every contract test for
+every case.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+from werkzeug import Request
+
+from fspbx_sms.carriers import CarrierAdapter, DeliveryStatus, OutboundMessage, WebhookRequest
+
+PAYLOADS = Path(__file__).parent.parent / "payloads"
+
+#: One HTTP answer the fake carrier API gives: status, headers, body bytes.
+Answer = tuple[int, dict[str, str], bytes]
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """The fields of an expected :class:`InboundMessage` the contract checks."""
+
+    carrier_message_id: str
+    from_number: str
+    to_numbers: tuple[str, ...]
+    text: str
+    media_urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Status:
+    """The fields of an expected :class:`StatusUpdate` the contract checks."""
+
+    carrier_message_id: str
+    status: DeliveryStatus
+    error_code: str | None = None
+
+
+class CarrierCase(ABC):
+    """One carrier, as the contract suite drives it. Subclasses fill in every abstract member."""
+
+    #: Registry key, e.g. ``"telnyx"``.
+    provider: str
+    adapter_class: type[CarrierAdapter]
+    #: Our random per-account secret (used by carriers with ``url_secret``).
+    webhook_secret: str = "url-secret-6b1f0c2e9a"
+    #: HTTP method and path (on the fake API) of a send.
+    send_method: str = "POST"
+    send_path: str
+    #: The carrier's code in :meth:`send_error` ``("permanent")``, kept on the CarrierError.
+    permanent_error_code: str | None
+    #: Documented webhook fixtures (file names under ``tests/payloads/<provider>/``) and what each must give.
+    fixtures: tuple[tuple[str, tuple[Inbound | Status, ...]], ...]
+
+    @property
+    def payload_dir(self) -> Path:
+        """Where this carrier's byte-exact documented payloads live."""
+        return PAYLOADS / self.provider
+
+    def payload(self, name: str) -> bytes:
+        """The exact bytes of one fixture file."""
+        return (self.payload_dir / name).read_bytes()
+
+    def adapter(self, base_url: str | None = None, **kwargs) -> CarrierAdapter:
+        """An adapter for this case's account, talking to ``base_url`` when given."""
+        return self.adapter_class(self.credentials(base_url), webhook_secret=self.webhook_secret, **kwargs)
+
+    @abstractmethod
+    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+        """Valid credentials (with ``base_url`` when given)."""
+
+    @abstractmethod
+    def check_send_request(self, request: Request, message: OutboundMessage) -> None:
+        """Assert that ``request`` (what reached the fake API) is the carrier's documented send of ``message``:
+        authentication header, content type, every field name and value (media URLs included)."""
+
+    @abstractmethod
+    def send_ok(self, message_id: str) -> Answer:
+        """The carrier's documented success answer to a send, carrying ``message_id``."""
+
+    @abstractmethod
+    def send_error(self, kind: str) -> Answer:
+        """A documented error answer: ``"permanent"`` (e.g. invalid number), ``"retryable"`` (5xx), or
+        ``"rate_limited"`` (429 with ``Retry-After: 7``)."""
+
+    @abstractmethod
+    def webhook(self, body: bytes, *, content_type: str | None = None) -> WebhookRequest:
+        """``body`` as the carrier would deliver it to our webhook URL now, correctly authenticated."""
+
+    @abstractmethod
+    def forged(self, body: bytes) -> WebhookRequest:
+        """``body`` with authentication made by someone without the account's secret or key."""
+
+    @abstractmethod
+    def replayed(self, body: bytes) -> WebhookRequest | None:
+        """``body`` authenticated correctly but long ago (a replay); None when the carrier's scheme has no
+        timestamp to check (our idempotency on carrier message ids then stops replays)."""
+
+    @abstractmethod
+    def status_body(self, carrier_status: str, message_id: str) -> bytes:
+        """A documented status callback body for ``message_id``, with ``carrier_status`` put in."""
+
+
+def all_cases() -> list[CarrierCase]:
+    """Every carrier case in this package, in provider order."""
+    cases = []
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
+        cases.append(importlib.import_module(f"{__name__}.{module.name}").CASE)
+    return sorted(cases, key=lambda case: case.provider)
