@@ -56,6 +56,14 @@ class CarrierCase(ABC):
     send_path: str
     #: The carrier's code in :meth:`send_error` ``("permanent")``, kept on the CarrierError.
     permanent_error_code: str | None
+    #: An MMS within the carrier's documented limits (media count, text beside media) for the send test.
+    mms: OutboundMessage = OutboundMessage(
+        from_number="+15551234567",
+        to_numbers=("+15559876543",),
+        text="Look at this",
+        media_urls=("https://sms.example.com/media/abc?sig=1", "https://sms.example.com/media/def?sig=2"),
+        reference="2",
+    )
     #: Documented webhook fixtures (file names under ``tests/payloads/<provider>/``) and what each must give.
     fixtures: tuple[tuple[str, tuple[Inbound | Status, ...]], ...]
 

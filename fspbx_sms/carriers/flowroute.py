@@ -1,0 +1,297 @@
+"""Flowroute Messages API v2.2: send SMS/MMS, and read the JSON:API callbacks for inbound messages and DLRs.
+
+Sending: https://developer.flowroute.com/api/messages/v2.2/send-an-sms and .../send-an-mms
+Inbound: https://developer.flowroute.com/api/messages/v2.2/receive-an-sms and .../receive-an-mms
+Delivery receipts: https://developer.flowroute.com/api/messages/v2.2/receive-a-dlr and
+https://developer.flowroute.com/docs/delivery-receipts
+
+Flowroute signs nothing it posts, so the callback URLs carry the account's random secret (``?secret=``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal, NotRequired, TypedDict
+
+import requests
+
+from fspbx_sms.carriers.base import (
+    RESPONSE_TEXT_LIMIT,
+    CarrierAdapter,
+    CarrierError,
+    CredentialField,
+    DeliveryStatus,
+    ErrorDetail,
+    InboundMedia,
+    InboundMessage,
+    OutboundMessage,
+    SendResult,
+    StatusUpdate,
+    WebhookParseError,
+    WebhookRequest,
+)
+
+# -- the callback payloads ---------------------------------------------------------------------------
+# https://developer.flowroute.com/api/messages/v2.2/receive-an-mms ("Response Fields")
+
+# ``from`` is a Python keyword, hence the functional form.
+FlowrouteMessageAttributes = TypedDict(
+    "FlowrouteMessageAttributes",
+    {
+        "body": str | None,
+        "direction": Literal["inbound", "outbound"],
+        "from": str,
+        "to": str,
+        "is_mms": bool,
+        "timestamp": NotRequired[str],
+        "status": NotRequired[str],
+        "message_type": NotRequired[str],
+    },
+)
+
+
+class FlowrouteMediaAttributes(TypedDict):
+    """``included[].attributes`` of one MMS attachment; the URL is a temporary S3 link."""
+
+    url: str
+    mime_type: str
+    file_name: NotRequired[str]
+    file_size: NotRequired[int]
+
+
+class FlowrouteReceiptAttributes(TypedDict):
+    """``data.attributes`` of a delivery receipt (``data.type == "delivery_receipt"``)."""
+
+    body: str
+    level: int
+    status: str
+    status_code: str | int | None
+    status_code_description: str | None
+    timestamp: str
+
+
+class FlowrouteResource(TypedDict):
+    """A JSON:API resource object: ``data`` (a message or a receipt) or one ``included[]`` entry (media)."""
+
+    id: str
+    type: Literal["message", "delivery_receipt", "media"]
+    attributes: FlowrouteMessageAttributes | FlowrouteReceiptAttributes | FlowrouteMediaAttributes
+
+
+class FlowrouteCallback(TypedDict):
+    """A whole callback body."""
+
+    data: FlowrouteResource
+    included: NotRequired[list[FlowrouteResource]]
+
+
+#: Delivery-receipt ``status`` → ours. Level 1 is Flowroute to its upstream (ESME), level 2 the carrier's
+#: report. "smsc submit", "message buffered" and "delivered" are the values in Flowroute's examples; the
+#: others are the SMPP final states (SMPP 3.4 §5.2.28) that carriers report and Flowroute passes on.
+FLOWROUTE_STATUSES: dict[str, DeliveryStatus] = {
+    "smsc submit": DeliveryStatus.SENT,
+    "smsc intermediate notifications": DeliveryStatus.SENT,
+    "message buffered": DeliveryStatus.SENT,
+    "accepted": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "smsc reject": DeliveryStatus.FAILED,
+    "expired": DeliveryStatus.UNDELIVERED,
+    "deleted": DeliveryStatus.UNDELIVERED,
+    "undeliverable": DeliveryStatus.UNDELIVERED,
+    "rejected": DeliveryStatus.UNDELIVERED,
+    "unknown": DeliveryStatus.UNKNOWN,
+}
+
+#: Flowroute's maximum MMS size, text included ("MMS Limitations" on the send-an-mms page). The size of
+#: media we serve is only known to the media server; the text's share is checked here.
+MMS_MAX_BYTES = 750_000
+
+JSON_API = "application/vnd.api+json"
+
+
+class FlowrouteAdapter(CarrierAdapter):
+    """Flowroute: HTTP Basic auth (access key, secret key) for sending; a URL secret for callbacks."""
+
+    provider: ClassVar[str] = "flowroute"
+    display_name: ClassVar[str] = "Flowroute"
+    default_base_url: ClassVar[str] = "https://api.flowroute.com"
+    credential_fields: ClassVar[tuple[CredentialField, ...]] = (
+        CredentialField(
+            "access_key", required=True, secret=False, help="the API Access Key (Flowroute Manage, Preferences, API)"
+        ),
+        CredentialField(
+            "secret_key", required=True, secret=True, help="the API Secret Key (Flowroute Manage, Preferences, API)"
+        ),
+    )
+    webhook_auth: ClassVar[str] = (
+        "Flowroute does not sign its callbacks: set the SMS, MMS and DLR callback URLs to this account's "
+        "webhook URL, which carries a random secret (?secret=...) that is checked in constant time"
+    )
+    url_secret: ClassVar[bool] = True
+
+    def build_send_request(self, message: OutboundMessage) -> requests.Request:
+        """``POST /v2.2/messages`` in JSON:API form; ``media_urls`` (with ``is_mms``) makes it an MMS."""
+        if len(message.to_numbers) != 1:
+            count = len(message.to_numbers)
+            raise CarrierError(f"sends to exactly one number per message, not {count}", carrier=self.provider)
+        if not message.text and not message.media_urls:
+            raise CarrierError("a message needs text or media", carrier=self.provider)
+        if message.media_urls and len(message.text.encode()) > MMS_MAX_BYTES:
+            raise CarrierError(f"MMS text exceeds Flowroute's {MMS_MAX_BYTES} byte MMS size", carrier=self.provider)
+        attributes: dict[str, Any] = {
+            "to": self._number(message.to_numbers[0]),
+            "from": self._number(message.from_number),
+        }
+        if message.text:
+            attributes["body"] = message.text
+        if message.media_urls:
+            attributes["is_mms"] = True
+            attributes["media_urls"] = list(message.media_urls)
+        body = {"data": {"type": "message", "attributes": attributes}}
+        return requests.Request(
+            "POST",
+            f"{self.base_url}/v2.2/messages",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": JSON_API, "Accept": JSON_API},
+            auth=(self.credentials["access_key"], self.credentials["secret_key"]),
+        )
+
+    def _number(self, number: str) -> str:
+        # Flowroute writes E.164 without the plus: 12065551234.
+        digits = number.removeprefix("+")
+        if not (digits.isascii() and digits.isdigit()):
+            raise CarrierError(f"{number!r} is not an E.164 number", carrier=self.provider)
+        return digits
+
+    def parse_send_response(self, response: requests.Response) -> SendResult:
+        """202 Accepted with ``data.id`` (``mdr2-…``): queued at Flowroute."""
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        data = body.get("data") if isinstance(body, dict) else None
+        message_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(message_id, str) or not message_id:
+            raise CarrierError(
+                "accepted the message but its answer has no data.id",
+                carrier=self.provider,
+                status_code=response.status_code,
+                response_text=response.text[:RESPONSE_TEXT_LIMIT],
+            )
+        return SendResult(message_id, DeliveryStatus.QUEUED, body)
+
+    def describe_error(self, response: requests.Response) -> ErrorDetail:
+        """The first of ``{"errors": [{"id", "status", "title", "detail"}]}``; Flowroute has no error codes,
+        so the code is the error's ``status`` (the HTTP status it reports)."""
+        try:
+            body = response.json()
+        except ValueError:
+            return ErrorDetail(code=None, text=None)
+        errors = body.get("errors") if isinstance(body, dict) else None
+        first = errors[0] if isinstance(errors, list) and errors else None
+        if not isinstance(first, dict):
+            return ErrorDetail(code=None, text=None)
+        parts = [part for part in (first.get("title"), first.get("detail")) if isinstance(part, str) and part]
+        return ErrorDetail(code=_code(first.get("status")), text=": ".join(parts) or None)
+
+    def verify(self, request: WebhookRequest, *, now: float | None = None) -> None:
+        """The URL's ``secret`` must be this account's."""
+        self.verify_url_secret(request)
+
+    def parse(self, request: WebhookRequest) -> list[InboundMessage | StatusUpdate]:
+        """One inbound message or delivery receipt per callback; anything else gives []."""
+        try:
+            document = json.loads(request.body)
+        except (ValueError, RecursionError) as err:
+            raise WebhookParseError("the body is not JSON") from err
+        if not isinstance(document, dict):
+            raise WebhookParseError("the body is not a JSON object")
+        event = flowroute_event(document)
+        return [] if event is None else [event]
+
+
+def flowroute_event(callback: FlowrouteCallback | dict[str, Any]) -> InboundMessage | StatusUpdate | None:
+    """Our event for one Flowroute callback body; None for resources we do not handle.
+
+    Raises :class:`WebhookParseError` when a field we need is missing or of the wrong type.
+    """
+    data = _object(callback.get("data"), "data")
+    kind = data.get("type")
+    message_id = _string(data.get("id"), "data.id")
+    attributes = _object(data.get("attributes"), "data.attributes")
+    if kind == "delivery_receipt":
+        status = FLOWROUTE_STATUSES.get(str(attributes.get("status", "")).strip().lower(), DeliveryStatus.UNKNOWN)
+        failed = status in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
+        description = attributes.get("status_code_description")
+        return StatusUpdate(
+            carrier_message_id=message_id,
+            status=status,
+            error_code=_code(attributes.get("status_code")) if failed else None,
+            error_text=description if failed and isinstance(description, str) and description else None,
+            occurred_at=_timestamp(attributes.get("timestamp")),
+            raw=dict(callback),
+        )
+    if kind != "message" or attributes.get("direction") != "inbound":
+        return None
+    text = attributes.get("body")
+    if text is not None and not isinstance(text, str):
+        raise WebhookParseError("data.attributes.body is not a string")
+    included = _list(callback.get("included") or [], "included")
+    return InboundMessage(
+        carrier_message_id=message_id,
+        from_number=_e164(_string(attributes.get("from"), "data.attributes.from")),
+        to_numbers=(_e164(_string(attributes.get("to"), "data.attributes.to")),),
+        text=text or "",
+        media=tuple(_media(item) for item in included if isinstance(item, dict) and item.get("type") == "media"),
+        received_at=_timestamp(attributes.get("timestamp")),
+        raw=dict(callback),
+    )
+
+
+def _media(item: dict[str, Any]) -> InboundMedia:
+    attributes = _object(item.get("attributes"), "included[].attributes")
+    content_type = attributes.get("mime_type")
+    return InboundMedia(
+        url=_string(attributes.get("url"), "included[].attributes.url"),
+        content_type=content_type if isinstance(content_type, str) and content_type else None,
+    )
+
+
+def _e164(number: str) -> str:
+    # Flowroute omits the plus of E.164; put it back so numbers compare equal across carriers.
+    return f"+{number}" if number.isascii() and number.isdigit() else number
+
+
+def _code(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    return str(value) or None
+
+
+def _object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise WebhookParseError(f"{where} is not an object")
+    return value
+
+
+def _list(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise WebhookParseError(f"{where} is not a list")
+    return value
+
+
+def _string(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise WebhookParseError(f"{where} is missing")
+    return value
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
