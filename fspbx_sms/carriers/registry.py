@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from fspbx_sms.carriers.base import CarrierAdapter, CarrierConfigError
+from fspbx_sms.carriers.clicksend import ClickSendAdapter
+from fspbx_sms.carriers.commio import CommioAdapter
+from fspbx_sms.carriers.flowroute import FlowrouteAdapter
 from fspbx_sms.carriers.telnyx import TelnyxAdapter
 
 #: Every carrier we can talk to, by the ``provider`` key stored on carrier accounts.
-PROVIDERS: dict[str, type[CarrierAdapter]] = {adapter.provider: adapter for adapter in (TelnyxAdapter,)}
+PROVIDERS: dict[str, type[CarrierAdapter]] = {
+    adapter.provider: adapter for adapter in (TelnyxAdapter, FlowrouteAdapter, ClickSendAdapter, CommioAdapter)
+}
 
 
 def get_adapter_class(provider: str) -> type[CarrierAdapter]:
