@@ -1,0 +1,107 @@
+"""Twilio for the contract suite: Basic auth form posts, form webhooks signed with ``X-Twilio-Signature``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from urllib.parse import parse_qsl, urlencode
+
+from werkzeug import Request
+
+from fspbx_sms.carriers import DeliveryStatus, OutboundMessage, WebhookRequest
+from fspbx_sms.carriers.twilio import TwilioAdapter
+from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
+
+URL = "https://sms.example.com/webhooks/twilio/1"
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "twilio-auth-token-contract-0001"
+MEDIA = "https://api.twilio.com/2010-04-01/Accounts/" + "AC" + "a" * 32 + "/Messages/" + "MM" + "2" * 32 + "/Media/"
+
+
+def twilio_signature(key: str, url: str, body: bytes) -> str:
+    """X-Twilio-Signature as Twilio's SDKs compute it: URL, then each name+value with names (then values) sorted."""
+    params: dict[str, list[str]] = {}
+    for name, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
+        params.setdefault(name, []).append(value)
+    data = url + "".join(name + value for name in sorted(params) for value in sorted(params[name]))
+    return base64.b64encode(hmac.new(key.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+class TwilioCase(CarrierCase):
+    """Twilio Programmable Messaging."""
+
+    provider = "twilio"
+    adapter_class = TwilioAdapter
+    send_path = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    permanent_error_code = "21211"
+    fixtures = (
+        ("inbound-sms.form",
+         (Inbound("SM" + "1" * 32, "+15551234567", ("+15557654321",), "Hello from Twilio! ✓"),)),
+        ("inbound-mms.form",
+         (Inbound("MM" + "2" * 32, "+15551234567", ("+15557654321",), "Two pictures",
+                  (MEDIA + "ME" + "4" * 32, MEDIA + "ME" + "5" * 32)),)),
+        ("status-sent.form", (Status("SM" + "3" * 32, DeliveryStatus.SENT),)),
+        ("status-delivered.form", (Status("SM" + "3" * 32, DeliveryStatus.DELIVERED),)),
+        ("status-undelivered-30003.form", (Status("SM" + "3" * 32, DeliveryStatus.UNDELIVERED, "30003"),)),
+        ("status-failed-30034.form", (Status("SM" + "3" * 32, DeliveryStatus.FAILED, "30034"),)),
+    )
+
+    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+        """Account SID and auth token."""
+        credentials = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
+        if base_url:
+            credentials["base_url"] = base_url
+        return credentials
+
+    def check_send_request(self, request: Request, message: OutboundMessage) -> None:
+        """Basic auth, a form with To/From/Body and one MediaUrl per attachment."""
+        expected_auth = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+        assert request.headers["Authorization"] == f"Basic {expected_auth}"
+        assert request.mimetype == "application/x-www-form-urlencoded"
+        assert request.form["To"] == message.to_numbers[0]
+        assert request.form["From"] == message.from_number
+        assert request.form.get("Body", "") == message.text
+        assert tuple(request.form.getlist("MediaUrl")) == message.media_urls
+
+    def send_ok(self, message_id: str) -> Answer:
+        """The SDK's documented 201 Message resource, with ``message_id`` as its sid."""
+        body = self.payload("send-response.json").replace(b"SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", message_id.encode())
+        return 201, {"Content-Type": "application/json"}, body
+
+    def send_error(self, kind: str) -> Answer:
+        """Invalid 'To' (21211), an internal error (20500), or too many requests (20429)."""
+        name, status, headers = {
+            "permanent": ("error-400-21211-invalid-to.json", 400, {}),
+            "retryable": ("error-500-20500-internal.json", 500, {}),
+            "rate_limited": ("error-429-20429-too-many-requests.json", 429, {"Retry-After": "7"}),
+        }[kind]
+        return status, {"Content-Type": "application/json", **headers}, self.payload(name)
+
+    def _signed(self, body: bytes, key: str) -> WebhookRequest:
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": twilio_signature(key, URL, body),
+        }
+        return WebhookRequest(method="POST", url=URL, headers=headers, query={}, body=body)
+
+    def webhook(self, body: bytes, *, content_type: str | None = None) -> WebhookRequest:
+        """Signed with the account's auth token."""
+        return self._signed(body, AUTH_TOKEN)
+
+    def forged(self, body: bytes) -> WebhookRequest:
+        """Signed with another auth token."""
+        return self._signed(body, "someone-elses-auth-token")
+
+    def replayed(self, body: bytes) -> None:
+        """Twilio signs no time."""
+        return None
+
+    def status_body(self, carrier_status: str, message_id: str) -> bytes:
+        """The delivered status callback with another MessageStatus and MessageSid."""
+        form = dict(parse_qsl(self.payload("status-delivered.form").decode(), keep_blank_values=True))
+        form.update(MessageSid=message_id, SmsSid=message_id, MessageStatus=carrier_status, SmsStatus=carrier_status)
+        return urlencode(form).encode()
+
+
+CASE = TwilioCase()

@@ -1,0 +1,308 @@
+"""Twilio beyond the contract: Twilio's published signature vectors, every status, limits, errors, credentials."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from fspbx_sms.carriers import (
+    CarrierConfigError,
+    CarrierError,
+    DeliveryStatus,
+    InboundMedia,
+    InboundMessage,
+    OutboundMessage,
+    StatusUpdate,
+    WebhookAuthError,
+    WebhookParseError,
+    WebhookRequest,
+)
+from fspbx_sms.carriers.twilio import TWILIO_STATUSES, TwilioAdapter
+from tests.carrier_cases.twilio import ACCOUNT_SID, AUTH_TOKEN, CASE, URL
+
+SMS = OutboundMessage(from_number="+15551234567", to_numbers=("+15559876543",), text="Hello", reference="1")
+
+# twilio/twilio-python tests/unit/test_request_validator.py (also in signalwire/compatibility-api-js).
+VECTOR_TOKEN = "12345"
+VECTOR_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
+VECTOR_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Digits": "1234",
+    "From": "+14158675309",
+    "To": "+18005551212",
+    "Caller": "+14158675309",
+}
+
+
+@pytest.fixture
+def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
+    """Twilio's API on 127.0.0.1."""
+    yield httpserver_ipv4
+    httpserver_ipv4.check_assertions()
+
+
+def _adapter(base_url: str | None = None, **extra: str) -> TwilioAdapter:
+    return TwilioAdapter({**CASE.credentials(base_url), **extra}, timeout=(1.0, 2.0))
+
+
+@pytest.fixture
+def adapter(api: HTTPServer) -> Iterator[TwilioAdapter]:
+    """An adapter talking to the fake API."""
+    instance = _adapter(api.url_for("/").rstrip("/"))
+    yield instance
+    instance.close()
+
+
+def _vector_request(url: str, signature: str, body: bytes | None = None) -> WebhookRequest:
+    return WebhookRequest(
+        method="POST",
+        url=url,
+        headers={"X-Twilio-Signature": signature},
+        query={},
+        body=urlencode(VECTOR_PARAMS).encode() if body is None else body,
+    )
+
+
+# -- Twilio's published signature vectors ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "signature"),
+    [
+        (VECTOR_URL, "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+        # test_validation_removes_port_on_https: the port is dropped before comparing.
+        (VECTOR_URL.replace(".com", ".com:1234"), "RSOYDt4T1cUTdK1PDd93/VVr8B8="),
+        # test_validation_removes_port_on_http: "hash of http uri with port 1234".
+        (VECTOR_URL.replace(".com", ".com:1234").replace("https", "http"), "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="),
+        # test_validation_adds_port_on_https / _http: signed with the default port.
+        (VECTOR_URL, "kvajT1Ptam85bY51eRf/AJRuM3w="),
+        (VECTOR_URL.replace("https", "http"), "0ZXoZLH/DfblKGATFgpif+LLRf4="),
+    ],
+)
+def test_twilios_published_signatures_are_accepted(url, signature):
+    adapter = TwilioAdapter({"account_sid": ACCOUNT_SID, "auth_token": VECTOR_TOKEN})
+    adapter.verify(_vector_request(url, signature))
+
+
+def test_twilios_duplicate_parameter_vector_is_accepted():
+    # test_compute_signature_duplicate_multi_dict: Digits twice, signed sorted.
+    body = b"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234"
+    adapter = TwilioAdapter({"account_sid": ACCOUNT_SID, "auth_token": VECTOR_TOKEN})
+    adapter.verify(_vector_request(VECTOR_URL, "IK+Dwps556ElfBT0I3Rgjkr1wJU=", body))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"url": VECTOR_URL + "&somethingUnexpected=true"},
+        {"body": urlencode({**VECTOR_PARAMS, "Digits": "9999"}).encode()},
+        {"token": "123456"},
+    ],
+    ids=["other-url", "other-field", "other-token"],
+)
+def test_the_vector_signature_does_not_fit_anything_else(change):
+    adapter = TwilioAdapter({"account_sid": ACCOUNT_SID, "auth_token": change.get("token", VECTOR_TOKEN)})
+    request = _vector_request(change.get("url", VECTOR_URL), "RSOYDt4T1cUTdK1PDd93/VVr8B8=", change.get("body"))
+    with pytest.raises(WebhookAuthError) as refused:
+        adapter.verify(request)
+    assert refused.value.status_code == 403
+
+
+def test_a_webhook_without_signature_is_unauthenticated():
+    request = CASE.webhook(CASE.payload("status-sent.form"))
+    unsigned = WebhookRequest("POST", request.url, {"Content-Type": "application/x-www-form-urlencoded"}, {},
+                              request.body)
+    with pytest.raises(WebhookAuthError) as refused:
+        _adapter().handle_webhook(unsigned)
+    assert refused.value.status_code == 401
+
+
+def test_signature_header_name_is_case_insensitive():
+    request = CASE.webhook(CASE.payload("status-sent.form"))
+    lowered = WebhookRequest("POST", request.url, {k.lower(): v for k, v in request.headers.items()}, {},
+                             request.body)
+    assert len(_adapter().handle_webhook(lowered)) == 1
+
+
+# -- webhooks: parsing -----------------------------------------------------------------------------
+
+
+def test_inbound_mms_keeps_each_media_type():
+    [message] = _adapter().handle_webhook(CASE.webhook(CASE.payload("inbound-mms.form")))
+    assert isinstance(message, InboundMessage)
+    assert [media.content_type for media in message.media] == ["image/jpeg", "image/png"]
+    assert all(isinstance(media, InboundMedia) for media in message.media)
+    assert message.raw["AccountSid"] == "AC" + "a" * 32
+
+
+def test_failed_status_keeps_twilios_error_code_and_message():
+    body = CASE.payload("status-failed-30034.form") + b"&ErrorMessage=Unregistered+number"
+    [update] = _adapter().handle_webhook(CASE.webhook(body))
+    assert isinstance(update, StatusUpdate)
+    assert (update.status, update.error_code, update.error_text) == (
+        DeliveryStatus.FAILED,
+        "30034",
+        "Unregistered number",
+    )
+
+
+@pytest.mark.parametrize(("twilio_status", "ours"), sorted(TWILIO_STATUSES.items()))
+def test_every_twilio_status_maps(twilio_status, ours):
+    [update] = _adapter().handle_webhook(CASE.webhook(CASE.status_body(twilio_status, "SM" + "9" * 32)))
+    assert (update.carrier_message_id, update.status) == ("SM" + "9" * 32, ours)
+
+
+def test_delivered_status_callback_has_no_error():
+    [update] = _adapter().handle_webhook(CASE.webhook(CASE.status_body("delivered", "SM1") + b"&ErrorCode=0"))
+    assert update.error_code is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"AccountSid=AC1&ApiVersion=2010-04-01",
+        b"SmsStatus=something-else&MessageSid=SM1&From=%2B1&To=%2B2&Body=x",
+    ],
+    ids=["no-message-fields", "not-a-message-status"],
+)
+def test_forms_that_are_neither_message_nor_status_give_no_events(body):
+    assert _adapter().handle_webhook(CASE.webhook(body)) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"MessageStatus=delivered",
+        b"SmsStatus=received&Body=hi&From=%2B1&To=%2B2",
+        b"MessageSid=SM1&Body=hi&From=%2B1&To=%2B2&NumMedia=two",
+        b"MessageSid=SM1&Body=hi&From=%2B1&To=%2B2&NumMedia=1",
+        b"MessageSid=SM1&Body=hi&From=%2B1&To=%2B2&NumMedia=100000",
+        b"MessageSid=SM1&Body=%FF&From=%2B1&To=%2B2",
+        b"MessageSid=SM1&Body=\xff&From=%2B1&To=%2B2",
+    ],
+    ids=["status-without-sid", "message-without-sid", "bad-num-media", "missing-media-url", "huge-num-media",
+         "bad-percent-utf8", "bad-raw-utf8"],
+)
+def test_bodies_twilio_would_not_send_are_parse_errors(body):
+    with pytest.raises(WebhookParseError):
+        _adapter().handle_webhook(CASE.webhook(body))
+
+
+# -- sending ---------------------------------------------------------------------------------------
+
+
+def test_send_posts_the_form_and_status_callback_and_logs_no_secret(api, caplog):
+    callback = "https://sms.example.com/webhooks/twilio/1"
+    api.expect_oneshot_request(
+        CASE.send_path,
+        method="POST",
+        data=urlencode(
+            {"To": "+15559876543", "From": "+15551234567", "Body": "Hello", "StatusCallback": callback}
+        ),
+    ).respond_with_data(CASE.payload("send-response.json"), status=201, content_type="application/json")
+    caplog.set_level(logging.DEBUG)
+    adapter = _adapter(api.url_for("/").rstrip("/"), status_callback=callback)
+    try:
+        result = adapter.send(SMS)
+    finally:
+        adapter.close()
+    assert (result.carrier_message_id, result.status) == ("SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", DeliveryStatus.SENT)
+    assert result.raw["body"] == "O Slash: \u00d8, PoP: \U0001f4a9"
+    assert AUTH_TOKEN not in caplog.text
+    assert base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode() not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("fixture", "http_status", "code", "retryable"),
+    [
+        ("error-400-21211-invalid-to.json", 400, "21211", False),
+        ("error-400-21610-unsubscribed.json", 400, "21610", False),
+        ("error-429-20429-too-many-requests.json", 429, "20429", True),
+        ("error-500-20500-internal.json", 500, "20500", True),
+    ],
+)
+def test_send_errors_keep_twilios_code_and_message(api, adapter, fixture, http_status, code, retryable):
+    api.expect_oneshot_request(CASE.send_path, method="POST").respond_with_data(
+        CASE.payload(fixture), status=http_status, content_type="application/json"
+    )
+    with pytest.raises(CarrierError) as failed:
+        adapter.send(SMS)
+    error = failed.value
+    assert (error.status_code, error.code, error.retryable) == (http_status, code, retryable)
+    assert error.message in CASE.payload(fixture).decode()
+    assert error.response_text == CASE.payload(fixture).decode()
+
+
+def test_a_twilio_rate_limit_code_is_retried_even_in_a_400(api, adapter):
+    api.expect_oneshot_request(CASE.send_path, method="POST").respond_with_data(
+        CASE.payload("error-429-20429-too-many-requests.json"), status=400, content_type="application/json"
+    )
+    with pytest.raises(CarrierError) as failed:
+        adapter.send(SMS)
+    assert failed.value.retryable
+
+
+def test_an_accepted_send_without_sid_is_not_retried(api, adapter):
+    api.expect_oneshot_request(CASE.send_path, method="POST").respond_with_json({"status": "queued"}, status=201)
+    with pytest.raises(CarrierError) as failed:
+        adapter.send(SMS)
+    assert not failed.value.retryable
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        (OutboundMessage("+15551234567", ("+15559876543",), "x" * 1601), "1601 characters"),
+        (OutboundMessage("+15551234567", ("+15559876543",), "", tuple(f"https://m/{i}" for i in range(11))),
+         "11 attachments"),
+        (OutboundMessage("+15551234567", ("+15559876543", "+15559876544"), "hi"), "exactly one number"),
+        (OutboundMessage("+15551234567", ("+15559876543",), ""), "text or media"),
+    ],
+    ids=["text-too-long", "too-many-media", "group", "empty"],
+)
+def test_messages_over_twilios_limits_fail_for_good_without_a_request(api, adapter, message, reason):
+    with pytest.raises(CarrierError) as refused:
+        adapter.send(message)
+    assert reason in refused.value.message
+    assert not refused.value.retryable
+    assert api.log == []
+
+
+def test_the_longest_body_and_most_media_twilio_takes_are_sent(api, adapter):
+    media = tuple(f"https://sms.example.com/media/{i}" for i in range(10))
+    api.expect_oneshot_request(CASE.send_path, method="POST").respond_with_data(
+        CASE.payload("send-response.json"), status=201, content_type="application/json"
+    )
+    adapter.send(OutboundMessage("+15551234567", ("+15559876543",), "x" * 1600, media))
+    [(request, _)] = api.log
+    assert request.form["Body"] == "x" * 1600
+    assert request.form.getlist("MediaUrl") == list(media)
+
+
+# -- credentials -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "setting"),
+    [
+        ({"account_sid": "AC123"}, "account_sid"),
+        ({"account_sid": "SK" + "0" * 32}, "account_sid"),
+        ({"status_callback": "sms.example.com/hook"}, "status_callback"),
+    ],
+)
+def test_bad_credentials_name_the_setting_and_never_echo_the_token(change, setting):
+    with pytest.raises(CarrierConfigError) as refused:
+        TwilioAdapter({**CASE.credentials(), **change})
+    assert refused.value.setting == setting
+    assert AUTH_TOKEN not in str(refused.value)
+
+
+def test_only_the_auth_token_is_secret_and_it_signs_webhooks():
+    assert [f.name for f in TwilioAdapter.credential_fields if f.secret] == ["auth_token"]
+    assert "X-Twilio-Signature" in TwilioAdapter.webhook_auth
+    assert TwilioAdapter.webhook_url("https://sms.example.com", 1, "unused") == URL
