@@ -27,9 +27,11 @@ def free_port() -> int:
 class ServiceProcess:
     """One ``fspbx-sms run`` process plus helpers for the provisioning commands, sharing one environment."""
 
-    def __init__(self, env: dict[str, str], workdir: Path):
+    def __init__(self, env: dict[str, str], workdir: Path, *, public_url: str = ""):
         self.env = {**os.environ, **env}
         self.workdir = workdir
+        #: The URL carriers are told to call (defaults to the local listener).
+        self.public_url = public_url
         self.port = 0
         self.process: subprocess.Popen | None = None
         self.log_path = workdir / "service.log"
@@ -57,7 +59,8 @@ class ServiceProcess:
         """Start ``fspbx-sms run`` and wait until ``/healthz`` answers."""
         self.port = self.port or free_port()
         # Provisioning commands run later print webhook URLs built from the same public URL.
-        self.env.update({"FSPBX_SMS_HTTP_PORT": str(self.port), "FSPBX_SMS_PUBLIC_URL": self.base_url})
+        public_url = self.public_url or self.base_url
+        self.env.update({"FSPBX_SMS_HTTP_PORT": str(self.port), "FSPBX_SMS_PUBLIC_URL": public_url})
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([FSPBX_SMS, "run"], env=self.env, cwd=self.workdir, stdout=log,
                                         stderr=subprocess.STDOUT)

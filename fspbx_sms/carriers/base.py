@@ -240,6 +240,8 @@ class CarrierAdapter(ABC):
 
     #: True for carriers whose only webhook protection is a secret we put in the webhook URL (``?secret=``).
     url_secret: ClassVar[bool] = False
+    #: What our 200 answer to a webhook carries: content type and body (TwiML-style carriers want XML).
+    webhook_ack: ClassVar[tuple[str, bytes]] = ("application/json", b'{"ok": true}')
 
     def __init__(
         self,

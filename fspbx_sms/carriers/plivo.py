@@ -107,6 +107,8 @@ class PlivoAdapter(CarrierAdapter):
             "delivery",
         ),
     )
+    # Plivo reads the answer as Plivo XML: an empty <Response/> sends no reply.
+    webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>")
     webhook_auth: ClassVar[str] = (
         "X-Plivo-Signature-V3 with X-Plivo-Signature-V3-Nonce: HMAC-SHA256 with the auth token over the "
         "callback URL, the sorted form fields and the nonce, base64; the URL set on the application must be "

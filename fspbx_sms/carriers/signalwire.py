@@ -112,6 +112,8 @@ class SignalWireAdapter(CarrierAdapter):
             "message so SignalWire reports delivery",
         ),
     )
+    # SignalWire's compatibility API reads the answer as cXML, like Twilio's TwiML.
+    webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>")
     webhook_auth: ClassVar[str] = (
         "X-SignalWire-Signature (or X-Twilio-Signature): HMAC-SHA1 with the project's Signing Key over the "
         "webhook URL followed by the sorted form fields, base64; the URL set on the number must be exactly the "

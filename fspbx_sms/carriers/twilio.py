@@ -121,6 +121,8 @@ class TwilioAdapter(CarrierAdapter):
             "so Twilio reports delivery; leave empty when the Messaging Service already has one",
         ),
     )
+    # Twilio reads the answer as TwiML: an empty <Response/> means "do nothing more".
+    webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>")
     webhook_auth: ClassVar[str] = (
         "X-Twilio-Signature: HMAC-SHA1 with the auth token over the webhook URL followed by the sorted form "
         "fields, base64; the URL configured in Twilio must be exactly the one fspbx-sms prints. Twilio signs no "

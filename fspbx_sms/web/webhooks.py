@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from fspbx_sms.carriers import CarrierConfigError, WebhookAuthError, WebhookParseError, WebhookRequest
 from fspbx_sms.core.routing import store_carrier_events
@@ -58,4 +58,5 @@ def receive(provider: str, account_id: int):
         queued = store_carrier_events(session, account, events, services.policy)
     if queued:
         services.notify_workers()
-    return jsonify({"ok": True, "events": len(events)})
+    content_type, body = adapter.webhook_ack
+    return Response(body, status=200, content_type=content_type)
