@@ -24,3 +24,15 @@ def looks_like_phone_number(text: str) -> bool:
     """True for strings a person dials as an outside number (digits, optional leading +, 7+ digits)."""
     digits = text[1:] if text.startswith("+") else text
     return digits.isdigit() and len(digits) >= 7
+
+
+def from_carrier(number: str, default_region: str = "US") -> str:
+    """A number as a carrier wrote it, in E.164: several carriers (Plivo, Sinch, Vonage) send international
+    numbers as bare digits (``447700900000``); short codes and other non-numbers are kept as they are."""
+    text = number.strip()
+    if text.isdigit() and len(text) > 10:
+        return "+" + text
+    try:
+        return to_e164(text, default_region)
+    except InvalidNumber:
+        return text

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from fspbx_sms.carriers import InboundMessage, StatusUpdate
 from fspbx_sms.core import outbox
-from fspbx_sms.core.numbers import InvalidNumber, looks_like_phone_number, to_e164
+from fspbx_sms.core.numbers import InvalidNumber, from_carrier, looks_like_phone_number, to_e164
 from fspbx_sms.esl import PhoneText
 from fspbx_sms.models import (
     CarrierAccount,
@@ -91,12 +91,13 @@ def _store_inbound(
     if duplicate is not None:
         log.info("carrier message %s already stored as message %s", event.carrier_message_id, duplicate)
         return 0
+    to_numbers = [from_carrier(n, policy.default_region) for n in event.to_numbers]
     number = session.scalars(
-        select(MessagingNumber).where(MessagingNumber.e164.in_(event.to_numbers), MessagingNumber.enabled)
+        select(MessagingNumber).where(MessagingNumber.e164.in_(to_numbers), MessagingNumber.enabled)
     ).first()
-    our_number = number.e164 if number else (event.to_numbers[0] if event.to_numbers else "")
-    others = [n for n in event.to_numbers if n != our_number]
-    remote = [event.from_number, *others]
+    our_number = number.e164 if number else (to_numbers[0] if to_numbers else "")
+    others = [n for n in to_numbers if n != our_number]
+    remote = [from_carrier(event.from_number, policy.default_region), *others]
     message = Message(
         domain_id=number.domain_id if number else account.domain_id,
         direction=Direction.INBOUND,
