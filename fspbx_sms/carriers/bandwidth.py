@@ -15,7 +15,6 @@ import base64
 import binascii
 import hmac
 import json
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
@@ -37,6 +36,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string
 
 # -- the webhook payload ---------------------------------------------------------------------------
 # https://dev.bandwidth.com/docs/messaging/webhooks ("Request Parameters"); every callback body is a list.
@@ -201,7 +201,7 @@ class BandwidthAdapter(CarrierAdapter):
             raise WebhookParseError("the body is not JSON") from err
         if not isinstance(document, list):
             raise WebhookParseError("the body is not a JSON array of events")
-        return [bandwidth_event(_object(item, "event")) for item in document]
+        return [bandwidth_event(require_object(item, "event")) for item in document]
 
     def media_request(self, url: str) -> requests.Request:
         """A GET for an inbound media URL, with the API credentials only when the URL is on Bandwidth's API.
@@ -260,9 +260,9 @@ def bandwidth_event(event: BandwidthEvent | dict[str, Any]) -> InboundMessage | 
     event_type = event.get("type")
     if not isinstance(event_type, str):
         raise WebhookParseError("type is missing")
-    message = _object(event.get("message"), "message")
-    message_id = _string(message.get("id"), "message.id")
-    occurred_at = _timestamp(event.get("time"))
+    message = require_object(event.get("message"), "message")
+    message_id = require_string(message.get("id"), "message.id")
+    occurred_at = parse_timestamp(event.get("time"))
     if event_type != INBOUND_EVENT:
         error_code = event.get("errorCode")
         status = BANDWIDTH_STATUSES.get(event_type, DeliveryStatus.UNKNOWN)
@@ -278,26 +278,26 @@ def bandwidth_event(event: BandwidthEvent | dict[str, Any]) -> InboundMessage | 
             occurred_at=occurred_at,
             raw=dict(event),
         )
-    sender = _string(message.get("from"), "message.from")
-    recipients = _list(message.get("to"), "message.to")
+    sender = require_string(message.get("from"), "message.from")
+    recipients = require_list(message.get("to"), "message.to")
     # ``owner`` is the one of our numbers this copy belongs to (each of our numbers in a group gets its own).
     owner = message.get("owner") or (recipients[0] if recipients else None)
-    to_numbers = [_string(owner, "message.owner")]
+    to_numbers = [require_string(owner, "message.owner")]
     for index, number in enumerate(recipients):
-        number = _string(number, f"message.to[{index}]")
+        number = require_string(number, f"message.to[{index}]")
         if number != sender and number not in to_numbers:
             to_numbers.append(number)
     text = message.get("text")
     if text is not None and not isinstance(text, str):
         raise WebhookParseError("message.text is not a string")
-    media = _list(message.get("media") or [], "message.media")
+    media = require_list(message.get("media") or [], "message.media")
     return InboundMessage(
         carrier_message_id=message_id,
         from_number=sender,
         to_numbers=tuple(to_numbers),
         text=text or "",
-        media=tuple(InboundMedia(_string(url, "message.media[]"), None) for url in media),
-        received_at=_timestamp(message.get("time")) or occurred_at,
+        media=tuple(InboundMedia(require_string(url, "message.media[]"), None) for url in media),
+        received_at=parse_timestamp(message.get("time")) or occurred_at,
         raw=dict(event),
     )
 
@@ -308,29 +308,8 @@ def _code(value: object) -> str | None:
     return str(value) or None
 
 
-def _object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WebhookParseError(f"{where} is not an object")
-    return value
 
 
-def _list(value: object, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise WebhookParseError(f"{where} is not a list")
-    return value
 
 
-def _string(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise WebhookParseError(f"{where} is missing")
-    return value
 
-
-def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -11,7 +11,6 @@ Flowroute signs nothing it posts, so the callback URLs carry the account's rando
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 
 import requests
@@ -31,6 +30,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string
 
 # -- the callback payloads ---------------------------------------------------------------------------
 # https://developer.flowroute.com/api/messages/v2.2/receive-an-mms ("Response Fields")
@@ -216,10 +216,10 @@ def flowroute_event(callback: FlowrouteCallback | dict[str, Any]) -> InboundMess
 
     Raises :class:`WebhookParseError` when a field we need is missing or of the wrong type.
     """
-    data = _object(callback.get("data"), "data")
+    data = require_object(callback.get("data"), "data")
     kind = data.get("type")
-    message_id = _string(data.get("id"), "data.id")
-    attributes = _object(data.get("attributes"), "data.attributes")
+    message_id = require_string(data.get("id"), "data.id")
+    attributes = require_object(data.get("attributes"), "data.attributes")
     if kind == "delivery_receipt":
         status = FLOWROUTE_STATUSES.get(str(attributes.get("status", "")).strip().lower(), DeliveryStatus.UNKNOWN)
         failed = status in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)
@@ -229,7 +229,7 @@ def flowroute_event(callback: FlowrouteCallback | dict[str, Any]) -> InboundMess
             status=status,
             error_code=_code(attributes.get("status_code")) if failed else None,
             error_text=description if failed and isinstance(description, str) and description else None,
-            occurred_at=_timestamp(attributes.get("timestamp")),
+            occurred_at=parse_timestamp(attributes.get("timestamp")),
             raw=dict(callback),
         )
     if kind != "message" or attributes.get("direction") != "inbound":
@@ -237,23 +237,23 @@ def flowroute_event(callback: FlowrouteCallback | dict[str, Any]) -> InboundMess
     text = attributes.get("body")
     if text is not None and not isinstance(text, str):
         raise WebhookParseError("data.attributes.body is not a string")
-    included = _list(callback.get("included") or [], "included")
+    included = require_list(callback.get("included") or [], "included")
     return InboundMessage(
         carrier_message_id=message_id,
-        from_number=_e164(_string(attributes.get("from"), "data.attributes.from")),
-        to_numbers=(_e164(_string(attributes.get("to"), "data.attributes.to")),),
+        from_number=_e164(require_string(attributes.get("from"), "data.attributes.from")),
+        to_numbers=(_e164(require_string(attributes.get("to"), "data.attributes.to")),),
         text=text or "",
         media=tuple(_media(item) for item in included if isinstance(item, dict) and item.get("type") == "media"),
-        received_at=_timestamp(attributes.get("timestamp")),
+        received_at=parse_timestamp(attributes.get("timestamp")),
         raw=dict(callback),
     )
 
 
 def _media(item: dict[str, Any]) -> InboundMedia:
-    attributes = _object(item.get("attributes"), "included[].attributes")
+    attributes = require_object(item.get("attributes"), "included[].attributes")
     content_type = attributes.get("mime_type")
     return InboundMedia(
-        url=_string(attributes.get("url"), "included[].attributes.url"),
+        url=require_string(attributes.get("url"), "included[].attributes.url"),
         content_type=content_type if isinstance(content_type, str) and content_type else None,
     )
 
@@ -269,29 +269,8 @@ def _code(value: object) -> str | None:
     return str(value) or None
 
 
-def _object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WebhookParseError(f"{where} is not an object")
-    return value
 
 
-def _list(value: object, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise WebhookParseError(f"{where} is not a list")
-    return value
 
 
-def _string(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise WebhookParseError(f"{where} is missing")
-    return value
 
-
-def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -12,13 +12,10 @@ SignalWire's webhook forms and signature are those of Twilio's API; this module 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from typing import Any, ClassVar, NotRequired, TypedDict
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -39,6 +36,9 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+
+# SignalWire's compatibility API speaks Twilio's webhook protocol: same form posts, same signature scheme.
+from fspbx_sms.carriers.twilio import form_of, signature_matches
 
 # -- the webhook payload ---------------------------------------------------------------------------
 
@@ -215,28 +215,10 @@ class SignalWireAdapter(CarrierAdapter):
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage | StatusUpdate]:
         """One event per webhook: an inbound SMS/MMS or a status callback; anything else gives []."""
-        event = signalwire_event(_form(request.body))
+        event = signalwire_event(form_of(request))
         return [] if event is None else [event]
 
 
-def compute_signature(key: str, url: str, pairs: list[tuple[str, str]]) -> str:
-    """Base64 HMAC-SHA1 over the URL then each name+value, sorted by name then value."""
-    data = url + "".join(name + value for name, value in sorted(pairs))
-    return base64.b64encode(hmac.new(key.encode(), data.encode("utf-8"), hashlib.sha1).digest()).decode()
-
-
-def signature_matches(key: str, request: WebhookRequest, signature: str) -> bool:
-    """Whether ``signature`` is the request's, for its URL as given, without its port, or with the default one.
-
-    The Compatibility SDK checks both port forms "since signature generation on the back end is inconsistent".
-    """
-    pairs = parse_qsl(request.body.decode("utf-8", errors="replace"), keep_blank_values=True)
-    if request.method.upper() != "POST":
-        pairs = []
-    given = signature.encode()
-    return any(
-        hmac.compare_digest(given, compute_signature(key, url, pairs).encode()) for url in _url_variants(request.url)
-    )
 
 
 def signalwire_event(form: SignalWireMessageForm | dict[str, str]) -> InboundMessage | StatusUpdate | None:
@@ -280,30 +262,6 @@ def _our_status(value: Any) -> DeliveryStatus:
     return SIGNALWIRE_STATUSES.get(value, DeliveryStatus.UNKNOWN)
 
 
-def _form(body: bytes) -> dict[str, str]:
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
-    except (UnicodeDecodeError, ValueError) as err:
-        raise WebhookParseError("the body is not UTF-8 form data") from err
-    form: dict[str, str] = {}
-    for name, value in pairs:
-        form.setdefault(name, value)
-    return form
-
-
-def _url_variants(url: str) -> list[str]:
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        return [url]
-    host = parts.hostname or ""
-    userinfo = parts.netloc.rpartition("@")[0]
-    prefix = f"{userinfo}@" if userinfo else ""
-    default_port = 443 if parts.scheme == "https" else 80
-    without = urlunsplit(parts._replace(netloc=f"{prefix}{host}"))
-    with_port = urlunsplit(parts._replace(netloc=f"{prefix}{host}:{port or default_port}"))
-    return list(dict.fromkeys([url, without, with_port]))
 
 
 def _required(form: dict[str, str], name: str) -> str:

@@ -15,7 +15,6 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 
 import requests
@@ -37,6 +36,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string
 
 # -- the callback payloads ---------------------------------------------------------------------------
 
@@ -311,9 +311,9 @@ def sinch_event(
         return _status_update(callback)
     if kind not in INBOUND_TYPES:
         return None
-    message_id = _string(callback.get("id"), "id")
-    sender = _string(callback.get("from"), "from")
-    recipient = _string(callback.get("to"), "to")
+    message_id = require_string(callback.get("id"), "id")
+    sender = require_string(callback.get("from"), "from")
+    recipient = require_string(callback.get("to"), "to")
     body = callback.get("body")
     media: list[InboundMedia] = []
     if kind == "mo_text":
@@ -321,18 +321,18 @@ def sinch_event(
             raise WebhookParseError("body of an mo_text is not a string")
         text = body
     else:
-        content = _object(body, "body")
+        content = require_object(body, "body")
         text = content.get("message") or ""
         if not isinstance(text, str):
             raise WebhookParseError("body.message is not a string")
-        media = [_media(item) for item in _list(content.get("media") or [], "body.media")]
+        media = [_media(item) for item in require_list(content.get("media") or [], "body.media")]
     return InboundMessage(
         carrier_message_id=message_id,
         from_number=sender,
         to_numbers=(recipient,),
         text=text,
         media=tuple(media),
-        received_at=_timestamp(callback.get("received_at")),
+        received_at=parse_timestamp(callback.get("received_at")),
         raw=dict(callback),
     )
 
@@ -346,48 +346,27 @@ def _status_update(report: SinchRecipientDeliveryReport | dict[str, Any]) -> Sta
     is_error = ours in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED, DeliveryStatus.UNKNOWN)
     has_code = isinstance(code, int) and not isinstance(code, bool)
     return StatusUpdate(
-        carrier_message_id=_string(report.get("batch_id"), "batch_id"),
+        carrier_message_id=require_string(report.get("batch_id"), "batch_id"),
         status=ours,
         error_code=str(code) if is_error and has_code else None,
         error_text=SINCH_ERROR_CODES.get(code) if is_error and has_code else None,
-        occurred_at=_timestamp(report.get("at")),
+        occurred_at=parse_timestamp(report.get("at")),
         raw=dict(report),
     )
 
 
 def _media(item: object) -> InboundMedia:
-    entry = _object(item, "body.media[]")
+    entry = require_object(item, "body.media[]")
     # Sinch's API reference says content_type; its Java SDK's test fixture says contentType.
     content_type = entry.get("content_type", entry.get("contentType"))
     return InboundMedia(
-        url=_string(entry.get("url"), "body.media[].url"),
+        url=require_string(entry.get("url"), "body.media[].url"),
         content_type=content_type if isinstance(content_type, str) and content_type else None,
     )
 
 
-def _object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WebhookParseError(f"{where} is not an object")
-    return value
 
 
-def _list(value: object, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise WebhookParseError(f"{where} is not a list")
-    return value
 
 
-def _string(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise WebhookParseError(f"{where} is missing")
-    return value
 
-
-def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -13,7 +13,6 @@ import binascii
 import json
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 
 import requests
@@ -37,6 +36,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string
 
 # -- the webhook payload ---------------------------------------------------------------------------
 # https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks ("Payload structure")
@@ -293,19 +293,19 @@ def telnyx_event(webhook: TelnyxWebhook | dict[str, Any]) -> InboundMessage | St
 
     Raises :class:`WebhookParseError` when a field we need is missing or of the wrong type.
     """
-    data = _object(webhook.get("data"), "data")
-    event_type = _string(data.get("event_type"), "data.event_type")
+    data = require_object(webhook.get("data"), "data")
+    event_type = require_string(data.get("event_type"), "data.event_type")
     if event_type != INBOUND_EVENT and event_type not in STATUS_EVENTS:
         return None
-    payload = _object(data.get("payload"), "data.payload")
-    message_id = _string(payload.get("id"), "payload.id")
-    recipients = _list(payload.get("to"), "payload.to")
+    payload = require_object(data.get("payload"), "data.payload")
+    message_id = require_string(payload.get("id"), "payload.id")
+    recipients = require_list(payload.get("to"), "payload.to")
     if not recipients:
         raise WebhookParseError("payload.to is empty")
-    occurred_at = _timestamp(data.get("occurred_at"))
+    occurred_at = parse_timestamp(data.get("occurred_at"))
     if event_type in STATUS_EVENTS:
-        first = _object(recipients[0], "payload.to[0]")
-        errors = _list(payload.get("errors") or [], "payload.errors")
+        first = require_object(recipients[0], "payload.to[0]")
+        errors = require_list(payload.get("errors") or [], "payload.errors")
         error = errors[0] if errors and isinstance(errors[0], dict) else {}
         return StatusUpdate(
             carrier_message_id=message_id,
@@ -315,11 +315,11 @@ def telnyx_event(webhook: TelnyxWebhook | dict[str, Any]) -> InboundMessage | St
             occurred_at=occurred_at,
             raw=dict(webhook),
         )
-    sender = _string(_object(payload.get("from"), "payload.from").get("phone_number"), "payload.from")
+    sender = require_string(require_object(payload.get("from"), "payload.from").get("phone_number"), "payload.from")
     to_numbers: list[str] = []
-    others = _list(payload.get("cc") or [], "payload.cc")
+    others = require_list(payload.get("cc") or [], "payload.cc")
     for index, entry in enumerate([*recipients, *others]):
-        number = _string(_object(entry, f"payload.to/cc[{index}]").get("phone_number"), "phone_number")
+        number = require_string(require_object(entry, f"payload.to/cc[{index}]").get("phone_number"), "phone_number")
         # Group MMS lists every participant in cc; keep each once, and not the sender.
         if number != sender and number not in to_numbers:
             to_numbers.append(number)
@@ -331,8 +331,8 @@ def telnyx_event(webhook: TelnyxWebhook | dict[str, Any]) -> InboundMessage | St
         from_number=sender,
         to_numbers=tuple(to_numbers),
         text=text or "",
-        media=tuple(_media(item) for item in _list(payload.get("media") or [], "payload.media")),
-        received_at=_timestamp(payload.get("received_at")) or occurred_at,
+        media=tuple(_media(item) for item in require_list(payload.get("media") or [], "payload.media")),
+        received_at=parse_timestamp(payload.get("received_at")) or occurred_at,
         raw=dict(webhook),
     )
 
@@ -344,10 +344,10 @@ def _our_status(value: object) -> DeliveryStatus:
 
 
 def _media(item: object) -> InboundMedia:
-    entry = _object(item, "payload.media[]")
+    entry = require_object(item, "payload.media[]")
     content_type = entry.get("content_type")
     return InboundMedia(
-        url=_string(entry.get("url"), "payload.media[].url"),
+        url=require_string(entry.get("url"), "payload.media[].url"),
         content_type=content_type if isinstance(content_type, str) and content_type else None,
     )
 
@@ -363,29 +363,8 @@ def _error_text(error: Mapping[str, Any]) -> str | None:
     return ": ".join(parts) or None
 
 
-def _object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WebhookParseError(f"{where} is not an object")
-    return value
 
 
-def _list(value: object, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise WebhookParseError(f"{where} is not a list")
-    return value
 
 
-def _string(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise WebhookParseError(f"{where} is missing")
-    return value
 
-
-def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

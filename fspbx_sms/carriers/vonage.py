@@ -17,7 +17,6 @@ import hmac
 import json
 import mimetypes
 import time
-from datetime import UTC, datetime
 from typing import Any, ClassVar, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
@@ -39,6 +38,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+from fspbx_sms.carriers.payload import parse_timestamp, require_object, require_string
 
 # -- the webhook payloads ------------------------------------------------------------------------------
 # https://developer.vonage.com/en/api/messages ("Webhooks": inbound-message, message-status)
@@ -279,8 +279,8 @@ def vonage_event(webhook: VonageWebhook | dict[str, Any]) -> InboundMessage | St
 
     Raises :class:`WebhookParseError` when a field we need is missing or of the wrong type.
     """
-    message_uuid = _string(webhook.get("message_uuid"), "message_uuid")
-    occurred_at = _timestamp(webhook.get("timestamp"))
+    message_uuid = require_string(webhook.get("message_uuid"), "message_uuid")
+    occurred_at = parse_timestamp(webhook.get("timestamp"))
     if "status" in webhook:
         status = webhook.get("status")
         ours = DeliveryStatus.UNKNOWN
@@ -304,17 +304,17 @@ def vonage_event(webhook: VonageWebhook | dict[str, Any]) -> InboundMessage | St
     if message_type == "text":
         text, media = webhook.get("text"), ()
     elif message_type in MEDIA_TYPES:
-        item = _object(webhook.get(message_type), message_type)
+        item = require_object(webhook.get(message_type), message_type)
         text = item.get("caption", "")
-        media = (InboundMedia(_string(item.get("url"), f"{message_type}.url"), None),)
+        media = (InboundMedia(require_string(item.get("url"), f"{message_type}.url"), None),)
     else:
         return None
     if not isinstance(text, str):
         raise WebhookParseError("the message text is not a string")
     return InboundMessage(
         carrier_message_id=message_uuid,
-        from_number=_string(webhook.get("from"), "from"),
-        to_numbers=(_string(webhook.get("to"), "to"),),
+        from_number=require_string(webhook.get("from"), "from"),
+        to_numbers=(require_string(webhook.get("to"), "to"),),
         text=text,
         media=media,
         received_at=occurred_at,
@@ -336,23 +336,6 @@ def _b64url(part: str) -> bytes:
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-def _object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise WebhookParseError(f"{where} is not an object")
-    return value
 
 
-def _string(value: object, where: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise WebhookParseError(f"{where} is missing")
-    return value
 
-
-def _timestamp(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
