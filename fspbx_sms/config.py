@@ -57,6 +57,10 @@ class Settings:
     esl_command_timeout: float = 10.0
     #: How long to wait for a phone's answer to a text (FreeSWITCH gives up after ~20 s per device).
     sip_result_timeout: float = 65.0
+    #: Texts to phones longer than this many UTF-8 bytes are sent as several MESSAGEs (safe for UDP).
+    sip_max_bytes: int = 1300
+    #: A text waiting this long for an offline extension goes to its number's email address instead.
+    waiting_email_after: float = 24 * 3600.0
     #: Key for encrypting carrier secrets at rest and signing sessions/media links; a key file by default.
     secret_key: str = ""
     secret_key_file: str = "fspbx-sms.secret"
@@ -73,6 +77,13 @@ class Settings:
     #: Country assumed for numbers dialled without a "+" country code (ISO 3166 code).
     default_region: str = "US"
     log_level: str = "INFO"
+    #: Where pictures sent from the dashboard/API are stored (files named by their SHA-256).
+    media_dir: str = "media"
+    #: How long a signed media link (given to carriers for MMS) stays valid.
+    media_url_ttl: float = 7 * 24 * 3600.0
+    #: Dashboard login rate limit: this many failures per (address, username) lock it out for a while.
+    login_max_failures: int = 5
+    login_lockout_seconds: float = 300.0
 
     @property
     def base_url(self) -> str:
@@ -115,10 +126,18 @@ def _validate(settings: Settings) -> None:
         port = getattr(settings, name)
         if not 0 <= port <= 65535:
             raise ConfigError(name, f"port must be 0-65535, got {port}")
-    for name in ("workers", "job_max_attempts"):
+    for name in ("workers", "job_max_attempts", "login_max_failures", "sip_max_bytes"):
         if getattr(settings, name) < 1:
             raise ConfigError(name, "must be at least 1")
-    for name in ("job_lease_seconds", "sip_result_timeout", "esl_heartbeat_timeout", "esl_command_timeout"):
+    for name in (
+        "job_lease_seconds",
+        "sip_result_timeout",
+        "esl_heartbeat_timeout",
+        "esl_command_timeout",
+        "waiting_email_after",
+        "media_url_ttl",
+        "login_lockout_seconds",
+    ):
         if getattr(settings, name) <= 0:
             raise ConfigError(name, "must be greater than 0")
     if not settings.database_url.split(":", 1)[0].startswith(("sqlite", "postgresql")):

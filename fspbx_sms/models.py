@@ -371,3 +371,75 @@ class MessageEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     message: Mapped[Message | None] = relationship(back_populates="events")
+
+
+class SipRegistration(Base):
+    """One registered SIP device (a contact) of an extension on one FreeSWITCH node.
+
+    Kept from ``sofia::register``/``unregister``/``expire`` events and rebuilt from ``sofia xmlstatus`` on
+    every (re)connect; a refresh updates the row of the same contact.
+    """
+
+    __tablename__ = "sip_registrations"
+    __table_args__ = (
+        UniqueConstraint("node", "user", "domain", "contact"),
+        Index("ix_sip_registrations_address", "user", "domain"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The configured name of the FreeSWITCH node the device registered with.
+    node: Mapped[str] = mapped_column(String(64))
+    user: Mapped[str] = mapped_column(String(64))
+    domain: Mapped[str] = mapped_column(String(255))
+    #: The contact URI the device registered (``sip:1001@192.0.2.10:5061``).
+    contact: Mapped[str] = mapped_column(String(512))
+    profile: Mapped[str] = mapped_column(String(64), default="")
+    call_id: Mapped[str] = mapped_column(String(255), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    network_ip: Mapped[str] = mapped_column(String(64), default="")
+    registered_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SipDeviceDelivery(Base):
+    """What one device answered to one part of a text (the per-device delivery outcome)."""
+
+    __tablename__ = "sip_device_deliveries"
+    __table_args__ = (UniqueConstraint("job_id", "node", "contact", "part"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    node: Mapped[str] = mapped_column(String(64))
+    contact: Mapped[str] = mapped_column(String(512))
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+    #: Which part of a split text (1-based).
+    part: Mapped[int] = mapped_column(Integer, default=1)
+    #: ``sent``, ``not_found`` (404), ``unavailable`` (480), ``timeout`` (no answer) or ``rejected``.
+    status: Mapped[str] = mapped_column(String(32))
+    #: The SIP status the device answered (0: no answer).
+    sip_code: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class VoicemailEvent(Base):
+    """A voicemail left for an extension (``vm::maintenance`` ``leave-message``), for the engine to act on."""
+
+    __tablename__ = "voicemail_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node: Mapped[str] = mapped_column(String(64))
+    user: Mapped[str] = mapped_column(String(64))
+    domain: Mapped[str] = mapped_column(String(255))
+    caller_id_name: Mapped[str] = mapped_column(String(255), default="")
+    caller_id_number: Mapped[str] = mapped_column(String(64), default="")
+    #: Length of the recording in seconds.
+    message_len: Mapped[int] = mapped_column(Integer, default=0)
+    left_at: Mapped[datetime] = mapped_column()
+    #: FreeSWITCH's ``VM-UUID``: one row per voicemail however often the event arrives.
+    vm_uuid: Mapped[str] = mapped_column(String(64), unique=True)
+    file_path: Mapped[str] = mapped_column(Text, default="")
+    #: Set once the engine has acted on it (voicemail SMS notices, a later issue).
+    handled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

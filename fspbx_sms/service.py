@@ -11,12 +11,13 @@ from gevent.pywsgi import WSGIServer
 
 from fspbx_sms.config import Settings
 from fspbx_sms.core.adapters import AdapterCache
-from fspbx_sms.core.delivery import CarrierSend, SipDelivery
+from fspbx_sms.core.delivery import CarrierSend
 from fspbx_sms.core.outbox import Backoff
 from fspbx_sms.core.phone_events import PhoneEvents
 from fspbx_sms.core.routing import RoutingPolicy
 from fspbx_sms.core.secrets import CredentialBox, load_master_key
 from fspbx_sms.core.services import Services
+from fspbx_sms.core.sip_delivery import SipDelivery
 from fspbx_sms.core.workers import WorkerPool
 from fspbx_sms.db import make_engine, make_session_factory, upgrade
 from fspbx_sms.esl import EslClient
@@ -54,7 +55,9 @@ class Service:
         """Migrate the schema, then start ESL, workers and HTTP (returns once listening)."""
         settings, services = self.settings, self.services
         upgrade(services.engine)
-        events = PhoneEvents(services.sessions, services.policy, lambda: services.notify_workers())
+        events = PhoneEvents(
+            services.sessions, services.policy, lambda: services.notify_workers(), services.media
+        )
         if settings.run_esl:
             services.esl_clients = [
                 EslClient(
@@ -65,6 +68,8 @@ class Service:
                     on_phone_text=events.phone_text,
                     on_registration=events.registration,
                     on_connected=events.connected,
+                    on_resync=events.resync,
+                    on_voicemail=events.voicemail,
                     command_timeout=settings.esl_command_timeout,
                     heartbeat_timeout=settings.esl_heartbeat_timeout,
                 )
@@ -75,9 +80,17 @@ class Service:
                 services.sessions,
                 {
                     JobKind.SIP: SipDelivery(
-                        services.sessions, services.esl_clients, settings.sip_result_timeout
+                        services.sessions,
+                        services.esl_clients,
+                        settings.sip_result_timeout,
+                        max_bytes=settings.sip_max_bytes,
+                        waiting_email_after=settings.waiting_email_after,
+                        media=services.media,
+                        base_url=settings.base_url,
                     ),
-                    JobKind.CARRIER: CarrierSend(services.sessions, services.adapters),
+                    JobKind.CARRIER: CarrierSend(
+                        services.sessions, services.adapters, services.media, settings.base_url
+                    ),
                 },
                 size=settings.workers,
                 lease_seconds=settings.job_lease_seconds,

@@ -1014,8 +1014,7 @@ REGISTRATION_HOOKS = {
     488: lambda sim: sim.expire("1003"),
 }
 UNSUPPORTED_QUERIES = (
-    "api sofia status",
-    "api sofia xmlstatus",
+    "api sofia status profile",
     "api user_exists",
     "api list_users",
     "api sofia_username_of",
@@ -1073,6 +1072,7 @@ _VOLATILE_VALUES = (
     (re.compile(r"\b\d{10,}\b"), "<number>"),
     (re.compile(r"UP \d+ years, .* microseconds"), "UP <uptime>"),
     (re.compile(r"min idle cpu [\d./]+"), "min idle cpu <cpu>"),
+    (re.compile(r"exp\(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\) expsecs\(\d+\)"), "exp(<time>) expsecs(<n>)"),
 )
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from fspbx_sms.carriers import CarrierConfigError, CarrierError, OutboundMessage
 from fspbx_sms.core import outbox
 from fspbx_sms.core.adapters import AdapterCache
+from fspbx_sms.core.media import MediaLibrary
 from fspbx_sms.db import session_scope
-from fspbx_sms.esl import EslClient, EslUnavailable
-from fspbx_sms.models import Direction, Job, JobState, Message, MessageEvent, MessageStatus
+from fspbx_sms.models import Job, JobState, Message, MessageEvent, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -43,55 +42,20 @@ def _record(session: Session, job: Job, kind: str, outcome: outbox.Outcome) -> M
     return message
 
 
-class SipDelivery:
-    """Delivers a message to an extension's SIP devices (``bgapi chat``); waits while it is offline."""
-
-    def __init__(self, sessions: sessionmaker[Session], clients: Sequence[EslClient], result_timeout: float):
-        self._sessions = sessions
-        self._clients = clients
-        self._result_timeout = result_timeout
-
-    def run(self, job: Job) -> outbox.Outcome:
-        """Send the text if the extension has a registered device; otherwise park the job."""
-        with session_scope(self._sessions) as session:
-            message = session.get(Message, job.message_id)
-            if message is None:
-                return outbox.Fail("the message was deleted")
-            # The phone shows who wrote: the texter's number, or the extension a colleague texted from.
-            if message.direction is Direction.INBOUND:
-                sender = message.remote_numbers[0] if message.remote_numbers else message.our_number
-            else:
-                sender = message.extension.number if message.extension else ""
-            body = message.body
-        user, _, domain = job.target.partition("@")
-        client = next((c for c in self._clients if c.state == "connected"), None)
-        if client is None:
-            return outbox.Wait("FreeSWITCH is not connected")
-        try:
-            if not client.is_registered(user, domain):
-                return outbox.Wait(f"{job.target} has no registered device")
-            result = client.send_chat(
-                from_number=sender, to_user=user, to_domain=domain, body=body, timeout=self._result_timeout
-            )
-        except EslUnavailable as err:
-            return outbox.Retry(f"FreeSWITCH connection lost: {err}")
-        if result.sent:
-            return outbox.Done(
-                MessageStatus.SENT, detail=f"phone accepted ({client.name})", reference=result.job_uuid
-            )
-        return outbox.Retry(f"phone did not accept the text: {result.reply}")
-
-    def finished(self, session: Session, job: Job, outcome: outbox.Outcome) -> None:
-        """Record the delivery attempt on the message."""
-        _record(session, job, "sip", outcome)
-
-
 class CarrierSend:
     """Sends a message through the carrier account of the number it goes out from."""
 
-    def __init__(self, sessions: sessionmaker[Session], adapters: AdapterCache):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        adapters: AdapterCache,
+        media: MediaLibrary | None = None,
+        base_url: str = "",
+    ):
         self._sessions = sessions
         self._adapters = adapters
+        self._media = media
+        self._base_url = base_url
 
     def run(self, job: Job) -> outbox.Outcome:
         """Call the carrier's API; map its errors to retry-later or failed-for-good."""
@@ -109,6 +73,11 @@ class CarrierSend:
                 from_number=message.our_number,
                 to_numbers=(job.target,),
                 text=message.body,
+                media_urls=tuple(
+                    self._base_url + self._media.signed_path(item.id)
+                    for item in message.media
+                    if item.storage_key and self._media is not None
+                ),
                 reference=str(message.id),
             )
         try:

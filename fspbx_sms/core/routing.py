@@ -6,6 +6,7 @@ and its jobs together (DESIGN §1), then wakes the workers.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -14,8 +15,10 @@ from sqlalchemy.orm import Session
 
 from fspbx_sms.carriers import InboundMessage, StatusUpdate
 from fspbx_sms.core import outbox
+from fspbx_sms.core.media import MediaError, MediaLibrary
 from fspbx_sms.core.numbers import InvalidNumber, from_carrier, looks_like_phone_number, to_e164
 from fspbx_sms.esl import PhoneText
+from fspbx_sms.esl.bodies import Attachment, parse_body
 from fspbx_sms.models import (
     CarrierAccount,
     Direction,
@@ -144,8 +147,14 @@ def _apply_status(session: Session, account: CarrierAccount, update: StatusUpdat
             message.error_code, message.error_text = update.error_code, update.error_text
 
 
-def store_phone_text(session: Session, text: PhoneText, policy: RoutingPolicy) -> Message | None:
-    """Store a text a SIP phone sent, with the job that carries it on; None if this event was seen before."""
+def store_phone_text(
+    session: Session, text: PhoneText, policy: RoutingPolicy, media: MediaLibrary | None = None
+) -> Message | None:
+    """Store a text a SIP phone sent, with the job that carries it on; None if this event was seen before.
+
+    A multipart or CPIM body becomes the text plus media (pictures are stored when ``media`` is given).
+    A text to the outside world that cannot go out is failed, and the phone gets a notice saying why.
+    """
     if (
         session.scalars(select(Message.id).where(Message.esl_event_key == text.dedupe_key)).first()
         is not None
@@ -156,13 +165,15 @@ def store_phone_text(session: Session, text: PhoneText, policy: RoutingPolicy) -
         .join(Domain)
         .where(Domain.name == text.from_host.lower(), Extension.number == text.from_user)
     ).one_or_none()
+    content = parse_body(text.content_type, text.body)
     message = Message(
         domain_id=sender.domain_id if sender else None,
         extension_id=sender.id if sender else None,
         direction=Direction.OUTBOUND,
         origin=Origin.SIP,
-        body=text.body,
+        body=content.text,
         esl_event_key=text.dedupe_key,
+        media=[_phone_media(item, media) for item in content.attachments],
         events=[
             MessageEvent(
                 kind="sip",
@@ -173,30 +184,51 @@ def store_phone_text(session: Session, text: PhoneText, policy: RoutingPolicy) -
         ],
     )
     session.add(message)
+    _route_phone_text(session, message, sender, text, policy)
+    return message
+
+
+def _phone_media(attachment: Attachment, media: MediaLibrary | None) -> Media:
+    """A media row for a part of a phone's message; the file is kept when it is a picture we can send."""
+    row = Media(
+        content_type=attachment.content_type,
+        size=len(attachment.data),
+        sha256=hashlib.sha256(attachment.data).hexdigest(),
+    )
+    if media is not None:
+        try:
+            row.storage_key = media.store(attachment.data, attachment.content_type).storage_key
+        except MediaError as err:
+            log.warning("attachment of a phone text not stored: %s", err)
+    return row
+
+
+def _route_phone_text(
+    session: Session, message: Message, sender: Extension | None, text: PhoneText, policy: RoutingPolicy
+) -> None:
+    """Queue the phone text to another extension or to the carrier; fail it (with a notice) otherwise."""
     sender_address = f"{text.from_user}@{text.from_host}"
+    message.remote_numbers = [text.to_user]
+    message.remote_numbers_key = text.to_user
     if sender is None:
-        message.remote_numbers = [text.to_user]
-        message.remote_numbers_key = text.to_user
         _fail(message, f"extension {sender_address} is not set up for messaging")
-        return message
+        return
     recipient = session.scalars(
         select(Extension).where(Extension.domain_id == sender.domain_id, Extension.number == text.to_user)
     ).one_or_none()
     if recipient is not None:
-        message.remote_numbers = [recipient.number]
-        message.remote_numbers_key = recipient.number
         outbox.enqueue(session, JobKind.SIP, message, recipient.address, max_attempts=policy.max_attempts)
-        return message
-    message.remote_numbers = [text.to_user]
-    message.remote_numbers_key = text.to_user
+        return
     if not looks_like_phone_number(text.to_user):
         _fail(message, f"{text.to_user!r} is neither an extension of {sender.domain.name} nor a phone number")
-        return message
+        _bounce(session, message, sender, policy)
+        return
     try:
         remote = to_e164(text.to_user, policy.default_region)
     except InvalidNumber as err:
         _fail(message, str(err))
-        return message
+        _bounce(session, message, sender, policy)
+        return
     message.remote_numbers = [remote]
     message.remote_numbers_key = remote
     number = session.scalars(
@@ -210,8 +242,14 @@ def store_phone_text(session: Session, text: PhoneText, policy: RoutingPolicy) -
     ).first()
     if number is None:
         _fail(message, f"extension {sender_address} has no messaging number to send from")
-        return message
+        _bounce(session, message, sender, policy)
+        return
     message.our_number = number.e164
     message.carrier_account_id = number.carrier_account_id
     outbox.enqueue(session, JobKind.CARRIER, message, remote, max_attempts=policy.max_attempts)
-    return message
+
+
+def _bounce(session: Session, failed: Message, sender: Extension, policy: RoutingPolicy) -> None:
+    """Tell the phone that sent ``failed`` why it did not go out: a SIP job back to the sender's own
+    extension for the failed message carries the notice (see ``sip_delivery``)."""
+    outbox.enqueue(session, JobKind.SIP, failed, sender.address, max_attempts=policy.max_attempts)

@@ -5,10 +5,12 @@ Knows nothing about carriers or the database; the core talks to it through :clas
 
 from fspbx_sms.esl.client import SUBSCRIPTION, EslClient, EslUnavailable
 from fspbx_sms.esl.events import ChatResult, PhoneText, Registration, VoicemailLeft
+from fspbx_sms.esl.registrations import DeviceContact
 
 __all__ = [
     "SUBSCRIPTION",
     "ChatResult",
+    "DeviceContact",
     "EslClient",
     "EslUnavailable",
     "PhoneText",

@@ -32,3 +32,22 @@ def chat_command(from_uri: str, to_uri: str, body: str, content_type: str) -> st
     """
     fields = ["sip", from_uri, to_uri, body, content_type]
     return "chat " + "|".join(escape_chat_field(field) for field in fields)
+
+
+def split_text(text: str, max_bytes: int) -> list[str]:
+    """``text`` in parts of at most ``max_bytes`` UTF-8 bytes each, cut between characters, in order."""
+    if max_bytes < 4:
+        raise ValueError("max_bytes must leave room for any UTF-8 character (at least 4)")
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for char in text:
+        width = len(char.encode("utf-8", "surrogatepass"))
+        if size + width > max_bytes:
+            parts.append("".join(current))
+            current, size = [], 0
+        current.append(char)
+        size += width
+    if current or not parts:
+        parts.append("".join(current))
+    return parts

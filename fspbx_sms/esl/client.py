@@ -27,6 +27,7 @@ from fspbx_sms.esl.events import (
     voicemail_from,
 )
 from fspbx_sms.esl.frames import EslEvent
+from fspbx_sms.esl.registrations import DeviceContact, parse_xmlstatus, profile_names
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class EslClient:
         on_registration: Callable[[Registration], None] | None = None,
         on_connected: Callable[[], None] | None = None,
         on_voicemail: Callable[[VoicemailLeft], None] | None = None,
+        on_resync: Callable[[str, list[DeviceContact]], None] | None = None,
         connect_timeout: float = 5.0,
         command_timeout: float = 10.0,
         heartbeat_timeout: float = 60.0,
@@ -77,6 +79,7 @@ class EslClient:
         self._on_registration = on_registration
         self._on_connected = on_connected
         self._on_voicemail = on_voicemail
+        self._on_resync = on_resync
         self._connect_timeout = connect_timeout
         self._command_timeout = command_timeout
         self._heartbeat_timeout = heartbeat_timeout
@@ -95,6 +98,9 @@ class EslClient:
         # sends BACKGROUND_JOB to every subscribed connection, so a job sent just before a reconnect is
         # still answered on the new one.
         self._jobs: dict[str, gevent.event.AsyncResult] = {}
+        # SIP status codes of our chat sends, keyed by (from, to, body): FreeSWITCH reports the phone's
+        # answer only in the MESSAGE copy it fires just before the BACKGROUND_JOB result.
+        self._chat_codes: dict[tuple[str, str, str], int | None] = {}
         self._dispatch_queue: gevent.queue.Queue = gevent.queue.Queue()
         self._supervisor: gevent.Greenlet | None = None
         self._dispatcher: gevent.Greenlet | None = None
@@ -166,18 +172,44 @@ class EslClient:
         body: str,
         content_type: str = "text/plain",
         timeout: float = 65.0,
+        device: DeviceContact | None = None,
     ) -> ChatResult:
-        """Send a text to every registered device of ``to_user@to_domain`` with ``bgapi chat``.
+        """Send a text with ``bgapi chat`` to one registered ``device`` of ``to_user@to_domain``, or, without
+        one, to every registered device of it.
 
-        Returns FreeSWITCH's result (``sent`` when a device answered 2xx). Raises :class:`EslUnavailable`
-        when the outcome is unknown: not connected, or no result within ``timeout`` seconds (a result that
-        arrives on a new connection after a reconnect still counts). ``ValueError`` for a NUL character,
-        which the ``chat`` command line cannot carry.
+        Returns FreeSWITCH's result (``sent`` when a device answered 2xx) with the device's SIP status
+        when FreeSWITCH reported it. Raises :class:`EslUnavailable` when the outcome is unknown: not
+        connected, or no result within ``timeout`` seconds (a result that arrives on a new connection after
+        a reconnect still counts). ``ValueError`` for a NUL character, which ``chat`` cannot carry.
         """
-        command = chat_command(f"{from_number}@{to_domain}", f"{to_user}@{to_domain}", body, content_type)
-        job_uuid, reply = self._background_job(command, timeout)
+        sender = f"{from_number}@{to_domain}"
+        # A `sip:` URI after the profile is sent to as it is, without a registration lookup (SPEC §2.2).
+        recipient = f"{device.profile}/{device.contact}" if device else f"{to_user}@{to_domain}"
+        command = chat_command(sender, recipient, body, content_type)
+        key = (sender, recipient, body)
+        self._chat_codes[key] = None
+        try:
+            job_uuid, reply = self._background_job(command, timeout)
+            code = self._chat_codes.get(key)
+        finally:
+            self._chat_codes.pop(key, None)
         reply = reply.strip()
-        return ChatResult(sent=reply == "Sent", reply=reply, job_uuid=job_uuid)
+        return ChatResult(sent=reply == "Sent", reply=reply, job_uuid=job_uuid, code=code)
+
+    def registered_devices(self) -> list[DeviceContact]:
+        """Every device registered on every sofia profile of this node (``sofia xmlstatus … reg``).
+
+        Raises :class:`EslUnavailable` when FreeSWITCH cannot be asked or does not answer.
+        """
+        _, status = self._background_job("sofia status", self._command_timeout)
+        devices: list[DeviceContact] = []
+        for profile in profile_names(status):
+            _, xml = self._background_job(f"sofia xmlstatus profile {profile} reg", self._command_timeout)
+            try:
+                devices += parse_xmlstatus(profile, xml)
+            except SyntaxError as err:  # ElementTree.ParseError
+                raise EslUnavailable(f"unreadable sofia xmlstatus answer for {profile}: {err}") from err
+        return devices
 
     def _background_job(self, command: str, timeout: float) -> tuple[str, str]:
         """Run ``bgapi <command>`` with our own Job-UUID; return the Job-UUID and the job's output."""
@@ -295,6 +327,9 @@ class EslClient:
             result = self._jobs.pop(event.headers.get("Job-UUID", ""), None)
             if result is not None:
                 result.set(event.body)
+        elif event.name == "MESSAGE" and (key := _chat_key(event)) in self._chat_codes:
+            code = event.headers.get("Delivery-Result-Code", "")
+            self._chat_codes[key] = int(code) if code.isdigit() else None
         elif event.name != "HEARTBEAT":
             self._dispatch_queue.put(event)
 
@@ -303,6 +338,7 @@ class EslClient:
             item = self._dispatch_queue.get()
             try:
                 if item is _CONNECTED:
+                    self._resync()
                     if self._on_connected is not None:
                         self._on_connected()
                 else:
@@ -310,13 +346,31 @@ class EslClient:
             except Exception:
                 log.exception("ESL %s: handling %s failed", self.name, _describe(item))
 
+    def _resync(self) -> None:
+        """Report the node's registered devices; a failure is logged and the next connection tries again."""
+        if self._on_resync is None:
+            return
+        try:
+            devices = self.registered_devices()
+        except EslUnavailable as err:
+            log.warning("ESL %s: cannot list registrations for resync: %s", self.name, err)
+            return
+        self._on_resync(self.name, devices)
+
     def _deliver(self, event: EslEvent) -> None:
         if self._on_phone_text is not None and (text := phone_text_from(event)) is not None:
             self._on_phone_text(text)
-        elif self._on_registration is not None and (registration := registration_from(event)) is not None:
+        elif self._on_registration is not None and (
+            registration := registration_from(event, self.name)
+        ) is not None:
             self._on_registration(registration)
-        elif self._on_voicemail is not None and (voicemail := voicemail_from(event)) is not None:
+        elif self._on_voicemail is not None and (voicemail := voicemail_from(event, self.name)) is not None:
             self._on_voicemail(voicemail)
+
+
+def _chat_key(event: EslEvent) -> tuple[str, str, str]:
+    """Which of our chat sends a MESSAGE copy belongs to: its sender, recipient and body."""
+    return (event.headers.get("from", ""), event.headers.get("to", ""), event.body)
 
 
 def _describe(item: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fspbx_sms.esl.frames import EslEvent
+from fspbx_sms.esl.registrations import contact_uri
 
 #: CUSTOM subclasses of registration events, and the ``kind`` each becomes.
 REGISTRATION_KINDS = {
@@ -21,6 +22,8 @@ class ChatResult:
     sent: bool
     reply: str
     job_uuid: str
+    #: The SIP status the device answered (0: no answer), when FreeSWITCH reported it.
+    code: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,13 @@ class Registration:
     profile: str
     user_agent: str
     headers: dict[str, str] = field(repr=False)
+    #: The name of the FreeSWITCH node that fired it.
+    node: str = ""
+
+    @property
+    def contact_uri(self) -> str:
+        """The device's contact URI without display name (empty for a socket-disconnection unregister)."""
+        return contact_uri(self.contact) if self.contact else ""
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,8 @@ class VoicemailLeft:
     uuid: str
     file_path: str
     headers: dict[str, str] = field(repr=False)
+    #: The name of the FreeSWITCH node that fired it.
+    node: str = ""
 
 
 def _optional_int(value: str | None) -> int | None:
@@ -107,7 +119,7 @@ def phone_text_from(event: EslEvent) -> PhoneText | None:
     )
 
 
-def registration_from(event: EslEvent) -> Registration | None:
+def registration_from(event: EslEvent, node: str = "") -> Registration | None:
     """The registration change in a ``sofia::register/unregister/expire`` event, or ``None``."""
     kind = REGISTRATION_KINDS.get(event.subclass) if event.name == "CUSTOM" else None
     if kind is None:
@@ -126,10 +138,11 @@ def registration_from(event: EslEvent) -> Registration | None:
         profile=headers.get("profile-name", ""),
         user_agent=headers.get("user-agent", ""),
         headers=headers,
+        node=node,
     )
 
 
-def voicemail_from(event: EslEvent) -> VoicemailLeft | None:
+def voicemail_from(event: EslEvent, node: str = "") -> VoicemailLeft | None:
     """The new voicemail in a ``vm::maintenance`` ``leave-message`` event, or ``None``."""
     headers = event.headers
     if event.subclass != "vm::maintenance" or headers.get("VM-Action") != "leave-message":
@@ -144,4 +157,5 @@ def voicemail_from(event: EslEvent) -> VoicemailLeft | None:
         uuid=headers.get("VM-UUID", ""),
         file_path=headers.get("VM-File-Path", ""),
         headers=headers,
+        node=node,
     )

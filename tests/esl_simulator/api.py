@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 
 from tests.esl_simulator.registry import Registration
 
@@ -24,6 +25,8 @@ class ApiContext:
     variables: dict[str, str]
     contacts: Callable[[str, str], list[Registration]]
     core_rows: Callable[[], list[Registration]]
+    sofia_rows: Callable[[], list[Registration]]
+    domains: Callable[[], list[str]]
     is_local_domain: Callable[[str], bool]
     chat: Callable[[str | None], str]
     shutdown: Callable[[], None]
@@ -41,6 +44,7 @@ class Api:
             "fsctl": self._fsctl,
             "global_getvar": self._global_getvar,
             "show": self._show,
+            "sofia": self._sofia,
             "sofia_contact": self._sofia_contact,
             "status": self._status,
             "version": self._version,
@@ -96,6 +100,56 @@ class Api:
         if not rows:
             return "error/user_not_registered"
         return ",".join(f"sofia/{self._context.profile}/{row.contact}" for row in rows)
+
+    def _sofia(self, arg: str | None) -> str:
+        """``sofia status`` and ``sofia xmlstatus profile <name> reg`` (the rest of ``sofia`` is not
+        simulated)."""
+        words = (arg or "").split()
+        if words == ["status"]:
+            return self._sofia_status()
+        if len(words) == 4 and words[:2] == ["xmlstatus", "profile"] and words[3] == "reg":
+            if words[2] != self._context.profile and not self._context.is_local_domain(words[2]):
+                return "Invalid Profile!\n"
+            return self._sofia_xml_registrations()
+        return "-ERR Usage: sofia status | sofia xmlstatus profile <name> reg\n"
+
+    def _sofia_status(self) -> str:
+        rule = "=" * 97 + "\n"
+        lines = [f"{'Name':>25}\t{'Type':>7}\t{'Data':>42}\tState\n", rule]
+        domains = self._context.domains()
+        lines += [f"{domain:>25}\t{'alias':>7}\t{self._context.profile:>42}\tALIASED\n" for domain in domains]
+        lines.append(
+            f"{self._context.profile:>25}\t{'profile':>7}\t{'sip:mod_sofia@127.0.0.1:5060':>42}\tRUNNING (0)\n"
+        )
+        lines.append(rule)
+        lines.append(f"1 profile {len(domains)} alias{'es' if len(domains) != 1 else ''}\n")
+        return "".join(lines)
+
+    def _sofia_xml_registrations(self) -> str:
+        now = time.time()
+        lines = ['<?xml version="1.0" encoding="ISO-8859-1"?>', "<profile>", "  <registrations>"]
+        for row in self._context.sofia_rows():
+            expiry = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.expires_at))
+            fields = (
+                ("call-id", row.call_id),
+                ("user", f"{row.user}@{row.domain}"),
+                ("contact", row.contact_header),
+                ("agent", row.user_agent),
+                ("status", f"Registered(UDP)(unknown) exp({expiry}) expsecs({int(row.expires_at - now)})"),
+                ("ping-status", "Reachable"),
+                ("ping-time", "0.00"),
+                ("host", self._context.hostname),
+                ("network-ip", row.network_ip),
+                ("network-port", row.network_port),
+                ("sip-auth-user", row.user),
+                ("sip-auth-realm", row.domain),
+                ("mwi-account", f"{row.user}@{row.domain}"),
+            )
+            lines.append("    <registration>")
+            lines += [f"        <{name}>{escape(value)}</{name}>" for name, value in fields]
+            lines.append("    </registration>")
+        lines += ["  </registrations>", "</profile>"]
+        return "\n".join(lines) + "\n"
 
     def _show(self, arg: str | None) -> str:
         words = (arg or "").split()

@@ -91,6 +91,11 @@ class Registry:
         with self._lock:
             return [row for row in self._rows if row.user == user and row.domain == domain]
 
+    def all_rows(self) -> list[Registration]:
+        """Every row of ``sip_registrations`` (all users), oldest first."""
+        with self._lock:
+            return list(self._rows)
+
     def core_rows(self) -> list[Registration]:
         """The core ``registrations`` table behind ``show registrations`` (one row per user)."""
         with self._lock:

@@ -108,6 +108,8 @@ class EslSimulator:
                 },
                 contacts=self._registry.contacts,
                 core_rows=self._registry.core_rows,
+                sofia_rows=self._registry.all_rows,
+                domains=self._domain_names,
                 is_local_domain=self._is_local_domain,
                 chat=self._messaging.chat_api,
                 shutdown=self._shutdown_soon,
@@ -467,6 +469,10 @@ class EslSimulator:
         with self._lock:
             self._domains.add(chosen)
         return chosen
+
+    def _domain_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._domains)
 
     def _is_local_domain(self, name: str) -> bool:
         with self._lock:
