@@ -172,6 +172,26 @@ def number_add(
 
 
 @cli.group()
+def extension() -> None:
+    """Extensions (mobile number, voicemail SMS)."""
+
+
+@extension.command("set")
+@click.argument("address")
+@click.option("--mobile", help="The owner's mobile number, for voicemail SMS notices.")
+@click.option("--voicemail-sms/--no-voicemail-sms", default=None, help="Text the mobile when a voicemail is left.")
+@_clear_errors
+def extension_set(address: str, mobile: str | None, voicemail_sms: bool | None) -> None:
+    """Change an extension (written number@domain; created if new)."""
+    with _provisioning() as (settings, services), session_scope(services.sessions) as session:
+        row = provisioning.update_extension(
+            session, address, mobile_number=mobile, voicemail_sms=voicemail_sms, default_region=settings.default_region
+        )
+        output = {"extension": row.address, "mobile": row.mobile_number, "voicemail_sms": row.voicemail_sms}
+    click.echo(json.dumps(output))
+
+
+@cli.group()
 def user() -> None:
     """Dashboard users."""
 
@@ -191,3 +211,18 @@ def user_add(username: str, role: str, domain: str | None, extension: str | None
         )
         output = {"id": row.id, "username": row.username, "role": row.role.value}
     click.echo(json.dumps(output))
+
+
+@cli.command()
+@click.option("--days", type=click.IntRange(min=1), help="Age in days (default: FSPBX_SMS_RETENTION_DAYS).")
+@_clear_errors
+def purge(days: int | None) -> None:
+    """Delete messages older than the retention age, with their pictures, jobs and audit log."""
+    from fspbx_sms.service import purge_expired
+
+    with _provisioning() as (settings, services):
+        age = days or settings.retention_days
+        if not age:
+            raise click.ClickException("say how old: --days N, or set FSPBX_SMS_RETENTION_DAYS")
+        removed = purge_expired(services, age)
+    click.echo(json.dumps({"purged_messages": removed, "older_than_days": age}))

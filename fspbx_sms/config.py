@@ -84,6 +84,25 @@ class Settings:
     #: Dashboard login rate limit: this many failures per (address, username) lock it out for a while.
     login_max_failures: int = 5
     login_lockout_seconds: float = 300.0
+    #: Largest inbound MMS attachment we download and keep (bytes).
+    media_max_bytes: int = 5 * 1024 * 1024
+    #: SMTP server for email copies of texts; empty = no email copies.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    #: ``none``, ``starttls`` or ``tls`` (implicit TLS, usually port 465).
+    smtp_security: str = "starttls"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = "fspbx-sms@localhost"
+    #: Messages (and their pictures) older than this many days are purged daily; 0 keeps everything.
+    retention_days: int = 0
+    #: The automatic answer to a HELP text; empty = no answer.
+    help_reply: str = "Reply STOP to stop receiving texts from this number. Msg&data rates may apply."
+    #: Voicemail SMS text unless the domain sets its own; placeholders {caller_name} {caller_number} {mailbox}
+    #: {duration} {time}.
+    voicemail_sms_template: str = (
+        "New voicemail for {mailbox} from {caller_name} {caller_number} ({duration}s) at {time}."
+    )
 
     @property
     def base_url(self) -> str:
@@ -146,6 +165,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             "default_region", f"expected a two-letter country code, got {settings.default_region!r}"
         )
+    if settings.smtp_security not in {"none", "starttls", "tls"}:
+        raise ConfigError("smtp_security", f"expected none, starttls or tls, got {settings.smtp_security!r}")
+    if settings.retention_days < 0:
+        raise ConfigError("retention_days", "must be 0 (keep everything) or more")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("log_level", f"expected DEBUG, INFO, WARNING or ERROR, got {settings.log_level!r}")
     settings.nodes()

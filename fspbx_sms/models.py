@@ -117,6 +117,8 @@ class Origin(enum.StrEnum):
     API = "api"
     #: A voicemail notice.
     VOICEMAIL = "voicemail"
+    #: An automatic answer (the HELP reply).
+    AUTO = "auto"
 
 
 class NumberPurpose(enum.StrEnum):
@@ -177,6 +179,8 @@ class Domain(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
+    #: Voicemail SMS text with {caller_name} {caller_number} {mailbox} {duration} {time}; empty = the default.
+    voicemail_sms_template: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -442,4 +446,18 @@ class VoicemailEvent(Base):
     file_path: Mapped[str] = mapped_column(Text, default="")
     #: Set once the engine has acted on it (voicemail SMS notices, a later issue).
     handled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OptOut(Base):
+    """A remote number that asked (STOP) not to be texted from one of our numbers, or that its carrier blocks."""
+
+    __tablename__ = "opt_outs"
+    __table_args__ = (UniqueConstraint("our_number", "remote_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    our_number: Mapped[str] = mapped_column(String(32))
+    remote_number: Mapped[str] = mapped_column(String(32))
+    #: ``keyword`` (the person texted STOP) or ``carrier`` (the carrier refused a send as opted out).
+    source: Mapped[str] = mapped_column(String(16), default="keyword")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,14 +12,17 @@ from gevent.pywsgi import WSGIServer
 from fspbx_sms.config import Settings
 from fspbx_sms.core.adapters import AdapterCache
 from fspbx_sms.core.delivery import CarrierSend
+from fspbx_sms.core.email_copy import EmailCopy, SmtpSettings
+from fspbx_sms.core.media_fetch import MediaFetch
 from fspbx_sms.core.outbox import Backoff
 from fspbx_sms.core.phone_events import PhoneEvents
+from fspbx_sms.core.retention import cutoff_for, purge_before
 from fspbx_sms.core.routing import RoutingPolicy
 from fspbx_sms.core.secrets import CredentialBox, load_master_key
 from fspbx_sms.core.services import Services
 from fspbx_sms.core.sip_delivery import SipDelivery
 from fspbx_sms.core.workers import WorkerPool
-from fspbx_sms.db import make_engine, make_session_factory, upgrade
+from fspbx_sms.db import make_engine, make_session_factory, session_scope, upgrade
 from fspbx_sms.esl import EslClient
 from fspbx_sms.models import JobKind
 from fspbx_sms.web import create_app
@@ -37,8 +40,36 @@ def build_services(settings: Settings) -> Services:
         sessions=make_session_factory(engine),
         box=box,
         adapters=AdapterCache(box),
-        policy=RoutingPolicy(max_attempts=settings.job_max_attempts, default_region=settings.default_region),
+        policy=RoutingPolicy(
+            max_attempts=settings.job_max_attempts,
+            default_region=settings.default_region,
+            help_reply=settings.help_reply,
+            voicemail_template=settings.voicemail_sms_template,
+        ),
     )
+
+
+def smtp_settings(settings: Settings) -> SmtpSettings | None:
+    """Where email copies go, or None when no SMTP server is configured."""
+    if not settings.smtp_host:
+        return None
+    return SmtpSettings(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_user,
+        password=settings.smtp_password,
+        sender=settings.smtp_from,
+    )
+
+
+def purge_expired(services: Services, days: int | None = None) -> int:
+    """Purge messages older than ``days`` (default: the retention setting) and their unused media files."""
+    with session_scope(services.sessions) as session:
+        result = purge_before(session, cutoff_for(days if days is not None else services.settings.retention_days))
+    for key in result.orphaned_storage_keys:
+        services.media.path(key).unlink(missing_ok=True)
+    return result.messages
 
 
 class Service:
@@ -49,6 +80,7 @@ class Service:
         self.services = build_services(settings)
         self.pool: WorkerPool | None = None
         self.http: WSGIServer | None = None
+        self._janitor: gevent.Greenlet | None = None
         self._stopped = gevent.event.Event()
 
     def start(self) -> None:
@@ -91,6 +123,10 @@ class Service:
                     JobKind.CARRIER: CarrierSend(
                         services.sessions, services.adapters, services.media, settings.base_url
                     ),
+                    JobKind.EMAIL: EmailCopy(services.sessions, smtp_settings(settings), settings.base_url),
+                    JobKind.MEDIA: MediaFetch(
+                        services.sessions, services.adapters, services.media, settings.media_max_bytes
+                    ),
                 },
                 size=settings.workers,
                 lease_seconds=settings.job_lease_seconds,
@@ -102,6 +138,8 @@ class Service:
             client.start()
         if self.pool is not None:
             self.pool.start()
+            if settings.retention_days:
+                self._janitor = gevent.spawn(self._purge_daily)
         self.http = WSGIServer(
             (settings.http_host, settings.http_port),
             create_app(services),
@@ -116,6 +154,17 @@ class Service:
             settings.base_url,
         )
 
+    def _purge_daily(self) -> None:
+        """Purge messages older than the retention age once a day (the first time a minute after start)."""
+        gevent.sleep(60)
+        while True:
+            try:
+                removed = purge_expired(self.services)
+                log.info("retention: %d message(s) older than %d days purged", removed, self.settings.retention_days)
+            except Exception:
+                log.exception("retention purge failed; trying again tomorrow")
+            gevent.sleep(24 * 3600)
+
     def serve_forever(self) -> None:
         """Run until SIGTERM/SIGINT, then stop cleanly."""
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -127,6 +176,8 @@ class Service:
         """Stop accepting requests, let running jobs finish, close connections."""
         if self.http is not None:
             self.http.stop(timeout=5)
+        if self._janitor is not None:
+            self._janitor.kill()
         if self.pool is not None:
             self.pool.stop()
         for client in self.services.esl_clients:

@@ -108,3 +108,11 @@ def service(service_env, tmp_path) -> Iterator[ServiceProcess]:
     process.start()
     yield process
     process.stop()
+
+
+@pytest.fixture
+def telnyx(service, httpserver):
+    """A Telnyx account provisioned through the CLI, pointing at a loopback fake of Telnyx's API."""
+    from tests.telnyx_account import Telnyx
+
+    return Telnyx(service, httpserver)

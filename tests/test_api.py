@@ -10,7 +10,7 @@ from sqlalchemy import select
 from fspbx_sms.db import session_scope
 from fspbx_sms.models import Job, JobKind, Message, MessageStatus, Origin, User
 from fspbx_sms.web.auth import token_hash
-from tests.test_dashboard_access import World, build_world, csrf_token
+from tests.dashboard_world import World, build_world, csrf_token
 
 
 @pytest.fixture

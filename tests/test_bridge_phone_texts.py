@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from fspbx_sms.models import Direction, Job, JobKind, JobState, Media, MessageStatus, VoicemailEvent
-from tests.test_bridge_support import Bridge, wait_until
+from tests.bridge_support import Bridge, wait_until
 
 MULTIPART = (
     b"--b1\r\nContent-Type: text/plain\r\n\r\nSee picture\r\n"
@@ -110,7 +110,8 @@ def test_non_utf8_body_is_stored_and_later_events_still_processed(esl, bridge):
 
 
 def test_voicemail_left_is_stored_as_an_event(esl, bridge):
-    """``vm::maintenance`` ``leave-message`` → one voicemail event row for the engine, with the node."""
+    """``vm::maintenance`` ``leave-message`` → one voicemail event row, with the node, seen by the engine (this
+    extension wants no voicemail SMS, so nothing is queued; the SMS itself is in test_engine_e2e)."""
     esl.voicemail_left("1001", caller_id_name="Alice", caller_id_number="+15557654321", length_seconds=12)
 
     def stored() -> list[VoicemailEvent]:
@@ -122,7 +123,8 @@ def test_voicemail_left_is_stored_as_an_event(esl, bridge):
     assert (event.node, event.user, event.domain) == ("fs1", "1001", "pbx.test")
     assert (event.caller_id_name, event.caller_id_number, event.message_len) == ("Alice", "+15557654321", 12)
     assert event.file_path.endswith(".wav")
-    assert not event.handled
+    assert event.handled
+    assert bridge.messages() == []
 
 
 def test_slow_consumer_kill_reconnects_and_keeps_processing(esl, bridge):

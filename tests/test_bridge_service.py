@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fspbx_sms.models import Message, MessageStatus, SipDeviceDelivery
-from tests.test_walking_skeleton import Telnyx
+from tests.telnyx_account import Telnyx
 
 
 def _messages(db_engine) -> list[Message]:

@@ -30,7 +30,7 @@ from fspbx_sms.models import (
     SipRegistration,
 )
 from fspbx_sms.web.access import LoginThrottle
-from tests.test_dashboard_access import PASSWORD, PNG, World, build_world, csrf_token
+from tests.dashboard_world import PASSWORD, PNG, World, build_world, csrf_token
 
 
 def telnyx_accepts(request: Request) -> Response:

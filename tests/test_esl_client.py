@@ -158,7 +158,7 @@ def test_nothing_to_connect_to_keeps_retrying():
     try:
         wait_until(lambda: "refused" in client.last_error.lower())
         with pytest.raises(EslUnavailable):
-            client.is_registered("1001", "pbx.test")
+            send(client, "hello")
     finally:
         client.stop()
 
@@ -167,8 +167,6 @@ def test_commands_fail_at_once_before_connecting(esl):
     client = EslClient(esl.host, esl.port, "ClueCon")
     with pytest.raises(EslUnavailable):
         send(client, "hello")
-    with pytest.raises(EslUnavailable):
-        client.is_registered("1001", "pbx.test")
     assert client.state == "disconnected"
 
 
@@ -259,21 +257,6 @@ def test_chat_to_an_unregistered_user_is_not_sent(esl, client):
     result = send(client, "Hello", to_user="1002")
     assert (result.sent, result.reply) == (False, "Error! Message Not Sent")
     assert esl.deliveries == []
-
-
-def test_is_registered_asks_with_bgapi(esl, client):
-    assert client.is_registered("1001", "pbx.test") is False
-    esl.register("1001", "pbx.test")
-    assert client.is_registered("1001", "pbx.test") is True
-    assert esl.commands[-1].startswith("bgapi sofia_contact */1001@pbx.test")
-    esl.unregister("1001", "pbx.test")
-    assert client.is_registered("1001", "pbx.test") is False
-    assert not any(command.startswith("api ") for command in esl.commands)
-
-
-def test_is_registered_rejects_what_is_not_a_user_name(client):
-    with pytest.raises(ValueError):
-        client.is_registered("1001\n\nevent plain ALL", "pbx.test")
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -6,11 +6,8 @@ real HTTP server on loopback; the database is a real SQLite file or a real Postg
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
 import time
-from pathlib import Path
 
 import pytest
 from nacl.signing import SigningKey
@@ -19,56 +16,10 @@ from sqlalchemy.orm import Session
 from werkzeug import Request, Response
 
 from fspbx_sms.models import Job, JobState, Message, MessageStatus
+from tests.telnyx_account import PAYLOADS, fixture, received
 
-PAYLOADS = Path(__file__).parent / "payloads" / "telnyx"
 EXTENSION = "1001@pbx.test"
 NASTY_TEXT = "Olá, café 😀 — it's \"quoted\" | pipe \\ backslash\nline two\r\n\ttab  'pair' ^^x end "
-
-
-def _fixture(name: str) -> dict:
-    return json.loads((PAYLOADS / name).read_bytes())
-
-
-class Telnyx:
-    """What the test knows about the Telnyx account: its signing key and our account's webhook path."""
-
-    def __init__(self, service, httpserver):
-        self.key = SigningKey.generate()
-        public = base64.b64encode(bytes(self.key.verify_key)).decode()
-        account = service.cli_json(
-            "carrier", "add", "--provider", "telnyx", "--name", "telnyx-main",
-            "--set", "api_key=KEY-test-secret", "--set", f"public_key={public}",
-            "--set", f"base_url={httpserver.url_for('').rstrip('/')}",
-        )
-        self.webhook_path = f"/webhooks/telnyx/{account['id']}"
-        assert account["webhook_url"] == service.base_url + self.webhook_path
-        self.service = service
-
-    def post(self, body: bytes, *, timestamp: int | None = None, key: SigningKey | None = None):
-        """POST a webhook signed the way Telnyx signs: Ed25519 over ``timestamp|body``."""
-        stamp = str(int(time.time()) if timestamp is None else timestamp)
-        signature = (key or self.key).sign(stamp.encode() + b"|" + body).signature
-        return self.service.post(self.webhook_path, body, {
-            "Content-Type": "application/json",
-            "telnyx-timestamp": stamp,
-            "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
-        })
-
-
-@pytest.fixture
-def telnyx(service, httpserver) -> Telnyx:
-    """A Telnyx account provisioned through the CLI, pointing at a loopback fake of Telnyx's API."""
-    return Telnyx(service, httpserver)
-
-
-def _received(our_number: str, sender: str, text: str, message_id: str) -> bytes:
-    payload = copy.deepcopy(_fixture("message-received-sms.json"))
-    data = payload["data"]["payload"]
-    data["id"] = message_id
-    data["from"]["phone_number"] = sender
-    data["to"][0]["phone_number"] = our_number
-    data["text"] = text
-    return json.dumps(payload, ensure_ascii=False).encode()
 
 
 def _messages(db_engine) -> list[Message]:
@@ -110,7 +61,7 @@ def test_documented_inbound_webhook_reaches_the_phone_once(service, telnyx, esl,
 def test_forged_stale_and_garbage_webhooks_are_refused_and_store_nothing(service, telnyx, db_engine):
     """Wrong key → 401/403, an old timestamp → 401/403, not JSON → 400; the database stays empty."""
     service.cli("number", "add", "+15550001001", "--carrier", "telnyx-main", "--extension", EXTENSION)
-    body = _received("+15550001001", "+15557654321", "hello", "b0f2e5c4-0000-4000-8000-000000000001")
+    body = received("+15550001001", "+15557654321", "hello", "b0f2e5c4-0000-4000-8000-000000000001")
 
     forged = telnyx.post(body, key=SigningKey.generate())
     stale = telnyx.post(body, timestamp=int(time.time()) - 3600)
@@ -132,7 +83,7 @@ def test_phone_text_goes_out_through_telnyx_and_a_receipt_marks_it_delivered(ser
     """1001 texts +15557654321 → one POST to Telnyx from 1001's number; the finalized callback → delivered."""
     service.cli("number", "add", "+15550001001", "--carrier", "telnyx-main", "--extension", EXTENSION)
     sent = []
-    response = _fixture("send-response.json")
+    response = fixture("send-response.json")
     response["data"]["id"] = "40385f64-5717-4562-b3fc-2c963f66afa6"
 
     def telnyx_api(request: Request) -> Response:
@@ -152,7 +103,7 @@ def test_phone_text_goes_out_through_telnyx_and_a_receipt_marks_it_delivered(ser
     esl.wait_for(lambda: _messages(db_engine)[0].carrier_message_id == response["data"]["id"], timeout=10)
     assert _messages(db_engine)[0].status == MessageStatus.SENT
 
-    receipt = _fixture("message-finalized-delivered.json")
+    receipt = fixture("message-finalized-delivered.json")
     receipt["data"]["payload"]["id"] = response["data"]["id"]
     assert telnyx.post(json.dumps(receipt).encode()).status_code == 200
     assert _messages(db_engine)[0].status == MessageStatus.DELIVERED
@@ -165,7 +116,7 @@ def test_nasty_text_arrives_byte_exact_on_the_phone(service, telnyx, esl):
     service.cli("number", "add", "+15550001001", "--carrier", "telnyx-main", "--extension", EXTENSION)
     esl.register("1001", "pbx.test")
     service.wait_esl_connected()
-    assert telnyx.post(_received("+15550001001", "+15557654321", NASTY_TEXT, "id-nasty")).status_code == 200
+    assert telnyx.post(received("+15550001001", "+15557654321", NASTY_TEXT, "id-nasty")).status_code == 200
     esl.wait_for(lambda: len(esl.deliveries) == 1, timeout=10)
     assert esl.deliveries[0].body == NASTY_TEXT.encode()
 
@@ -174,7 +125,7 @@ def test_unregistered_extension_waits_and_registration_delivers(service, telnyx,
     """No device registered: the text waits (nothing sent); a sofia::register for 1001 delivers it."""
     service.cli("number", "add", "+15550001001", "--carrier", "telnyx-main", "--extension", EXTENSION)
     service.wait_esl_connected()
-    assert telnyx.post(_received("+15550001001", "+15557654321", "are you there?", "id-wait")).status_code == 200
+    assert telnyx.post(received("+15550001001", "+15557654321", "are you there?", "id-wait")).status_code == 200
     esl.wait_for(lambda: [j.state for j in _jobs(db_engine)] == [JobState.WAITING], timeout=10)
     assert esl.deliveries == []
 
@@ -193,7 +144,7 @@ def test_connection_dropped_during_delivery_delivers_exactly_once(fault, service
     subscriptions_before = len([c for c in esl.commands if c.startswith("event plain")])
     esl.fail_next("bgapi chat", fault)
 
-    assert telnyx.post(_received("+15550001001", "+15557654321", "in flight", "id-flight")).status_code == 200
+    assert telnyx.post(received("+15550001001", "+15557654321", "in flight", "id-flight")).status_code == 200
     esl.wait_for(lambda: len([c for c in esl.commands if c.startswith("event plain")]) > subscriptions_before,
                  timeout=10)
     esl.wait_for(lambda: _messages(db_engine)[0].status == MessageStatus.SENT, timeout=20)
@@ -204,7 +155,7 @@ def test_connection_dropped_during_delivery_delivers_exactly_once(fault, service
 def test_unknown_number_and_extension_without_number_fail_cleanly(service, telnyx, esl, db_engine):
     """A text to a number nobody owns, and a phone text from an extension with no number: stored as failed."""
     service.wait_esl_connected()
-    assert telnyx.post(_received("+15559990000", "+15557654321", "anyone?", "id-nobody")).status_code == 200
+    assert telnyx.post(received("+15559990000", "+15557654321", "anyone?", "id-nobody")).status_code == 200
     service.cli("number", "add", "+15550001002", "--carrier", "telnyx-main", "--extension", "1002@pbx.test")
     service.cli("number", "add", "+15550001001", "--carrier", "telnyx-main", "--extension", EXTENSION)
     service.cli("user", "add", "carol", "--role", "user", "--extension", "1003@pbx.test", input="a-long-password\n")

@@ -240,6 +240,8 @@ class CarrierAdapter(ABC):
 
     #: True for carriers whose only webhook protection is a secret we put in the webhook URL (``?secret=``).
     url_secret: ClassVar[bool] = False
+    #: The carrier's error codes meaning "the recipient opted out" (the core then stops texting them).
+    opt_out_codes: ClassVar[frozenset[str]] = frozenset()
     #: What our 200 answer to a webhook carries: content type and body (TwiML-style carriers want XML).
     webhook_ack: ClassVar[tuple[str, bytes]] = ("application/json", b'{"ok": true}')
 
@@ -348,6 +350,38 @@ class CarrierAdapter(ABC):
             retryable=retryable,
             retry_after=retry_after_seconds(response.headers.get("Retry-After")) if retryable else None,
         )
+
+    def media_request(self, url: str) -> requests.Request:
+        """Subclasses may override: the GET that downloads an inbound media URL (adding the carrier's auth)."""
+        return requests.Request("GET", url)
+
+    def download_media(self, url: str, max_bytes: int) -> tuple[bytes, str]:
+        """Base owns: fetch an inbound media URL; its bytes and the content type the server claimed.
+
+        Raises :class:`CarrierError`: retryable for timeouts, connection failures, 408/429/5xx; permanent for
+        other refusals and for files larger than ``max_bytes``.
+        """
+        prepared = self.session.prepare_request(self.media_request(url))
+        try:
+            with self.session.send(prepared, timeout=self.timeout, stream=True, allow_redirects=True) as response:
+                if response.status_code >= 400:
+                    retryable = response.status_code in (408, 429) or response.status_code >= 500
+                    raise CarrierError(
+                        f"media download refused: HTTP {response.status_code}",
+                        carrier=self.provider,
+                        status_code=response.status_code,
+                        retryable=retryable,
+                    )
+                data = bytearray()
+                for chunk in response.iter_content(64 * 1024):
+                    data.extend(chunk)
+                    if len(data) > max_bytes:
+                        raise CarrierError(f"media larger than {max_bytes} bytes", carrier=self.provider)
+                return bytes(data), response.headers.get("Content-Type", "")
+        except requests.RequestException as err:
+            raise CarrierError(
+                f"media download failed: {type(err).__name__}", carrier=self.provider, retryable=True
+            ) from err
 
     # -- webhooks: subclasses implement -------------------------------------------------------------
 

@@ -114,6 +114,8 @@ class SignalWireAdapter(CarrierAdapter):
     )
     # SignalWire's compatibility API reads the answer as cXML, like Twilio's TwiML.
     webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>")
+    # 21610: Twilio's code for a recipient who texted STOP, kept by the compatibility API.
+    opt_out_codes: ClassVar[frozenset[str]] = frozenset({"21610"})
     webhook_auth: ClassVar[str] = (
         "X-SignalWire-Signature (or X-Twilio-Signature): HMAC-SHA1 with the project's Signing Key over the "
         "webhook URL followed by the sorted form fields, base64; the URL set on the number must be exactly the "

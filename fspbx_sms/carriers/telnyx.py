@@ -156,6 +156,8 @@ class TelnyxAdapter(CarrierAdapter):
             help="messaging profile to send with; not needed when the number is on a profile",
         ),
     )
+    # 40300: blocked because the recipient texted STOP.
+    opt_out_codes: ClassVar[frozenset[str]] = frozenset({"40300"})
     webhook_auth: ClassVar[str] = (
         "Ed25519 signature (telnyx-signature-ed25519 over 'telnyx-timestamp|raw body') checked with the "
         "account's public key; requests signed more than 300 s from now are refused"

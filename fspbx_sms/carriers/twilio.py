@@ -123,6 +123,8 @@ class TwilioAdapter(CarrierAdapter):
     )
     # Twilio reads the answer as TwiML: an empty <Response/> means "do nothing more".
     webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>")
+    # 21610: attempt to send to an unsubscribed recipient (they texted STOP).
+    opt_out_codes: ClassVar[frozenset[str]] = frozenset({"21610"})
     webhook_auth: ClassVar[str] = (
         "X-Twilio-Signature: HMAC-SHA1 with the auth token over the webhook URL followed by the sorted form "
         "fields, base64; the URL configured in Twilio must be exactly the one fspbx-sms prints. Twilio signs no "

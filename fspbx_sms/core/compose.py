@@ -11,7 +11,9 @@ from sqlalchemy.orm import Session
 from fspbx_sms.core import outbox
 from fspbx_sms.core.media import StoredMedia
 from fspbx_sms.core.numbers import to_e164
+from fspbx_sms.core.optouts import is_opted_out
 from fspbx_sms.core.routing import RoutingPolicy
+from fspbx_sms.core.segments import count_segments
 from fspbx_sms.models import (
     Direction,
     Job,
@@ -49,6 +51,8 @@ def compose(
     if not body.strip() and not media:
         raise ComposeError("write a text or attach a picture")
     remote = to_e164(to, policy.default_region)
+    if is_opted_out(session, number.e164, remote):
+        raise ComposeError(f"{remote} has opted out of texts from {number.e164} (they texted STOP)")
     message = Message(
         domain_id=number.domain_id,
         extension_id=number.extension_id,
@@ -58,6 +62,7 @@ def compose(
         remote_numbers=[remote],
         remote_numbers_key=remote,
         body=body,
+        segments=count_segments(body).segments,
         carrier_account_id=number.carrier_account_id,
         read=True,
         media=[

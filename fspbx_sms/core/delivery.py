@@ -6,12 +6,13 @@ import logging
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from fspbx_sms.carriers import CarrierConfigError, CarrierError, OutboundMessage
+from fspbx_sms.carriers import PROVIDERS, CarrierConfigError, CarrierError, OutboundMessage
 from fspbx_sms.core import outbox
 from fspbx_sms.core.adapters import AdapterCache
 from fspbx_sms.core.media import MediaLibrary
+from fspbx_sms.core.optouts import opt_out
 from fspbx_sms.db import session_scope
-from fspbx_sms.models import Job, JobState, Message, MessageEvent, MessageStatus
+from fspbx_sms.models import Job, JobKind, JobState, Message, MessageEvent, MessageStatus, Origin
 
 log = logging.getLogger(__name__)
 
@@ -95,5 +96,19 @@ class CarrierSend:
     def finished(self, session: Session, job: Job, outcome: outbox.Outcome) -> None:
         """Record the carrier's answer, and its message id so status callbacks find the message."""
         message = _record(session, job, "carrier", outcome)
-        if message is not None and isinstance(outcome, outbox.Done):
+        if message is None:
+            return
+        if isinstance(outcome, outbox.Done):
             message.carrier_message_id = outcome.reference
+        elif job.state is JobState.DEAD:
+            provider = message.carrier_account.provider if message.carrier_account else ""
+            if (
+                isinstance(outcome, outbox.Fail)
+                and outcome.code
+                and provider in PROVIDERS
+                and outcome.code in PROVIDERS[provider].opt_out_codes
+            ):
+                opt_out(session, message.our_number, job.target, "carrier")
+            if message.origin is Origin.SIP and message.extension is not None:
+                # The phone that wrote it gets a short notice saying why (see sip_delivery's bounce).
+                outbox.enqueue(session, JobKind.SIP, message, message.extension.address, max_attempts=job.max_attempts)

@@ -34,10 +34,13 @@ class MediaLibrary:
         self._key = key
         self.ttl_seconds = ttl_seconds
 
-    def store(self, data: bytes, content_type: str) -> StoredMedia:
-        """Write ``data`` once under its SHA-256 (the same picture twice is one file)."""
+    def store(self, data: bytes, content_type: str, *, any_type: bool = False) -> StoredMedia:
+        """Write ``data`` once under its SHA-256 (the same picture twice is one file).
+
+        Uploads must be pictures; inbound MMS media (``any_type``) may be any file a phone sent.
+        """
         content_type = content_type.split(";")[0].strip().lower()
-        if content_type not in PICTURE_TYPES:
+        if not any_type and content_type not in PICTURE_TYPES:
             raise MediaError(f"{content_type or 'this file'} is not a picture we can send (JPEG, PNG, GIF, WebP)")
         if not data:
             raise MediaError("the picture is empty")

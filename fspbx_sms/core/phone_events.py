@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fspbx_sms.core import outbox
 from fspbx_sms.core.media import MediaLibrary
 from fspbx_sms.core.routing import RoutingPolicy, store_phone_text
+from fspbx_sms.core.voicemail_sms import queue_voicemail_notice
 from fspbx_sms.db import session_scope
 from fspbx_sms.esl import DeviceContact, PhoneText, Registration, VoicemailLeft
 from fspbx_sms.models import JobKind, SipRegistration, VoicemailEvent, utcnow
@@ -111,28 +112,32 @@ class PhoneEvents:
         """Store a new voicemail as an event the engine can act on (once per ``VM-UUID``)."""
         try:
             with session_scope(self._sessions) as session:
-                if session.scalars(
-                    select(VoicemailEvent.id).where(VoicemailEvent.vm_uuid == voicemail.uuid)
-                ).first():
+                if session.scalars(select(VoicemailEvent.id).where(VoicemailEvent.vm_uuid == voicemail.uuid)).first():
                     return
-                session.add(
-                    VoicemailEvent(
-                        node=voicemail.node,
-                        user=voicemail.user,
-                        domain=voicemail.domain,
-                        caller_id_name=voicemail.caller_id_name,
-                        caller_id_number=voicemail.caller_id_number,
-                        message_len=voicemail.message_len,
-                        left_at=(
-                            datetime.fromtimestamp(voicemail.timestamp, UTC) if voicemail.timestamp else utcnow()
-                        ),
-                        vm_uuid=voicemail.uuid,
-                        file_path=voicemail.file_path,
-                    )
+                event = VoicemailEvent(
+                    node=voicemail.node,
+                    user=voicemail.user,
+                    domain=voicemail.domain,
+                    caller_id_name=voicemail.caller_id_name,
+                    caller_id_number=voicemail.caller_id_number,
+                    message_len=voicemail.message_len,
+                    left_at=(datetime.fromtimestamp(voicemail.timestamp, UTC) if voicemail.timestamp else utcnow()),
+                    vm_uuid=voicemail.uuid,
+                    file_path=voicemail.file_path,
                 )
+                session.add(event)
+                session.flush()
+                notice = queue_voicemail_notice(session, event, self._policy)
         except IntegrityError:
             return  # stored concurrently from another node's copy of the event
-        log.info("voicemail for %s@%s stored", voicemail.user, voicemail.domain)
+        log.info(
+            "voicemail for %s@%s stored%s",
+            voicemail.user,
+            voicemail.domain,
+            f"; SMS notice queued as message {notice.id}" if notice else "",
+        )
+        if notice is not None:
+            self._notify()
 
 
 def _remember(session: Session, registration: Registration) -> bool:

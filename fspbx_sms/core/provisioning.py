@@ -142,3 +142,22 @@ def add_user(
     session.add(user)
     session.flush()
     return user
+
+
+def update_extension(
+    session: Session,
+    address: str,
+    *,
+    mobile_number: str | None = None,
+    voicemail_sms: bool | None = None,
+    default_region: str = "US",
+) -> Extension:
+    """Set an extension's mobile number (E.164) and whether voicemails are announced to it by SMS."""
+    extension = get_or_create_extension(session, address)
+    if mobile_number is not None:
+        extension.mobile_number = to_e164(mobile_number, default_region) if mobile_number.strip() else ""
+    if voicemail_sms is not None:
+        if voicemail_sms and not extension.mobile_number:
+            raise ProvisioningError(f"{extension.address} needs a mobile number for voicemail SMS")
+        extension.voicemail_sms = voicemail_sms
+    return extension

@@ -15,8 +15,11 @@ from sqlalchemy.orm import Session
 
 from fspbx_sms.carriers import InboundMessage, StatusUpdate
 from fspbx_sms.core import outbox
+from fspbx_sms.core.keywords import Keyword, keyword_of
 from fspbx_sms.core.media import MediaError, MediaLibrary
 from fspbx_sms.core.numbers import InvalidNumber, from_carrier, looks_like_phone_number, to_e164
+from fspbx_sms.core.optouts import apply_keyword, is_opted_out
+from fspbx_sms.core.segments import count_segments
 from fspbx_sms.esl import PhoneText
 from fspbx_sms.esl.bodies import Attachment, parse_body
 from fspbx_sms.models import (
@@ -53,6 +56,10 @@ class RoutingPolicy:
 
     max_attempts: int
     default_region: str
+    #: The automatic answer to a HELP text; empty = none.
+    help_reply: str = ""
+    #: Voicemail SMS text for domains without their own template.
+    voicemail_template: str = "New voicemail for {mailbox} from {caller_name} {caller_number}."
 
 
 def _remote_key(numbers: list[str]) -> str:
@@ -109,6 +116,7 @@ def _store_inbound(
         remote_numbers=remote,
         remote_numbers_key=_remote_key(remote),
         body=event.text,
+        segments=count_segments(event.text).segments,
         carrier_account_id=account.id,
         carrier_message_id=event.carrier_message_id,
         media=[Media(original_url=m.url, content_type=m.content_type or "") for m in event.media],
@@ -118,11 +126,44 @@ def _store_inbound(
     if number is None:
         _fail(message, f"{our_number or 'no number'} is not configured for carrier account {account.name!r}")
         return 0
-    if number.purpose is NumberPurpose.SYSTEM_NOTIFICATION or number.extension is None:
-        _fail(message, f"{number.e164} has no destination extension")
-        return 0
-    message.extension_id = number.extension_id
-    outbox.enqueue(session, JobKind.SIP, message, number.extension.address, max_attempts=policy.max_attempts)
+    queued = 0
+    keyword = keyword_of(event.text)
+    if keyword is not None:
+        apply_keyword(session, keyword, number.e164, remote[0])
+        if keyword is Keyword.HELP and policy.help_reply:
+            queued += _auto_reply(session, number, remote[0], policy.help_reply, policy)
+    if message.media:
+        outbox.enqueue(session, JobKind.MEDIA, message, str(len(message.media)), max_attempts=policy.max_attempts)
+        queued += 1
+    for address in filter(None, (part.strip() for part in number.email.split(","))):
+        outbox.enqueue(session, JobKind.EMAIL, message, address, max_attempts=policy.max_attempts)
+        queued += 1
+    if number.purpose is NumberPurpose.USER and number.extension is not None:
+        message.extension_id = number.extension_id
+        outbox.enqueue(session, JobKind.SIP, message, number.extension.address, max_attempts=policy.max_attempts)
+        queued += 1
+    elif not number.email:
+        _fail(message, f"{number.e164} has no destination extension or email")
+    return queued
+
+
+def _auto_reply(session: Session, number: MessagingNumber, remote: str, text: str, policy: RoutingPolicy) -> int:
+    """Queue an automatic text (the HELP answer) from ``number`` to ``remote``."""
+    reply = Message(
+        domain_id=number.domain_id,
+        extension_id=number.extension_id,
+        direction=Direction.OUTBOUND,
+        origin=Origin.AUTO,
+        our_number=number.e164,
+        remote_numbers=[remote],
+        remote_numbers_key=remote,
+        body=text,
+        segments=count_segments(text).segments,
+        carrier_account_id=number.carrier_account_id,
+        read=True,
+    )
+    session.add(reply)
+    outbox.enqueue(session, JobKind.CARRIER, reply, remote, max_attempts=policy.max_attempts)
     return 1
 
 
@@ -172,6 +213,7 @@ def store_phone_text(
         direction=Direction.OUTBOUND,
         origin=Origin.SIP,
         body=content.text,
+        segments=count_segments(content.text).segments,
         esl_event_key=text.dedupe_key,
         media=[_phone_media(item, media) for item in content.attachments],
         events=[
@@ -231,7 +273,24 @@ def _route_phone_text(
         return
     message.remote_numbers = [remote]
     message.remote_numbers_key = remote
-    number = session.scalars(
+    number = _sending_number(session, sender, remote)
+    if number is None:
+        _fail(message, f"extension {sender_address} has no messaging number to send from")
+        _bounce(session, message, sender, policy)
+        return
+    if is_opted_out(session, number.e164, remote):
+        message.our_number = number.e164
+        _fail(message, f"{remote} has opted out of texts from {number.e164} (they texted STOP)")
+        _bounce(session, message, sender, policy)
+        return
+    message.our_number = number.e164
+    message.carrier_account_id = number.carrier_account_id
+    outbox.enqueue(session, JobKind.CARRIER, message, remote, max_attempts=policy.max_attempts)
+
+
+def _sending_number(session: Session, sender: Extension, remote: str) -> MessagingNumber | None:
+    """The number the remote party last texted this extension at, else the extension's first number."""
+    numbers = list(session.scalars(
         select(MessagingNumber)
         .where(
             MessagingNumber.extension_id == sender.id,
@@ -239,14 +298,19 @@ def _route_phone_text(
             MessagingNumber.purpose == NumberPurpose.USER,
         )
         .order_by(MessagingNumber.id)
-    ).first()
-    if number is None:
-        _fail(message, f"extension {sender_address} has no messaging number to send from")
-        _bounce(session, message, sender, policy)
-        return
-    message.our_number = number.e164
-    message.carrier_account_id = number.carrier_account_id
-    outbox.enqueue(session, JobKind.CARRIER, message, remote, max_attempts=policy.max_attempts)
+    ))
+    if len(numbers) > 1:
+        last = session.scalars(
+            select(Message.our_number)
+            .where(
+                Message.direction == Direction.INBOUND,
+                Message.remote_numbers_key == remote,
+                Message.our_number.in_([n.e164 for n in numbers]),
+            )
+            .order_by(Message.created_at.desc(), Message.id.desc())
+        ).first()
+        numbers.sort(key=lambda n: n.e164 != last)
+    return numbers[0] if numbers else None
 
 
 def _bounce(session: Session, failed: Message, sender: Extension, policy: RoutingPolicy) -> None:

@@ -248,10 +248,11 @@ class SipDelivery:
             # Stay parked, but come back at the deadline even if the extension never registers.
             job.state, job.next_run_at = JobState.PENDING, deadline
             return
-        # Parked: email sending comes with a later issue, which releases these jobs.
-        outbox.enqueue(
-            session, JobKind.EMAIL, message, number.email, max_attempts=job.max_attempts, state=JobState.WAITING
-        )
+        # Inbound texts already got their email copies; anything else (e.g. a colleague's text) gets one now.
+        copied = set(session.scalars(select(Job.target).where(Job.message_id == message.id, Job.kind == JobKind.EMAIL)))
+        for address in filter(None, (part.strip() for part in number.email.split(","))):
+            if address not in copied:
+                outbox.enqueue(session, JobKind.EMAIL, message, address, max_attempts=job.max_attempts)
         job.state, job.status = JobState.DONE, MessageStatus.UNDELIVERED
         job.last_error = f"no device registered within {self._waiting_email_after:g}s: sent to email instead"
         session.add(

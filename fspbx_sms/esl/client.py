@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -38,7 +37,6 @@ SUBSCRIPTION = (
 )
 
 _CONNECTED = object()
-_ADDRESS_PART = re.compile(r"[^\s|/@'\\]+")
 
 
 class EslUnavailable(Exception):
@@ -146,22 +144,6 @@ class EslClient:
         return self._connected.wait(timeout)
 
     # --- commands --------------------------------------------------------------------------------------
-
-    def is_registered(self, user: str, domain: str) -> bool:
-        """Whether ``user@domain`` has a registered device on any sofia profile (``sofia_contact */…``).
-
-        Raises :class:`EslUnavailable` when FreeSWITCH cannot be asked or does not answer.
-        """
-        for part in (user, domain):
-            if not _ADDRESS_PART.fullmatch(part):
-                raise ValueError(f"not a plain user or domain name: {part!r}")
-        _, answer = self._background_job(f"sofia_contact */{user}@{domain}", self._command_timeout)
-        contacts = [contact.strip() for contact in answer.split(",")]
-        if any(contact.startswith("sofia/") for contact in contacts):
-            return True
-        if answer.strip().startswith("error/"):
-            return False
-        raise EslUnavailable(f"unexpected sofia_contact answer: {answer.strip()[:80]!r}")
 
     def send_chat(
         self,
