@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 import requests
 
 from fspbx_sms.carriers.base import (
-    RESPONSE_TEXT_LIMIT,
     CarrierAdapter,
     CarrierError,
     CredentialField,
@@ -36,7 +35,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string
+from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string, response_json
 
 # -- the webhook payload ---------------------------------------------------------------------------
 # https://dev.bandwidth.com/docs/messaging/webhooks ("Request Parameters"); every callback body is a list.
@@ -151,26 +150,15 @@ class BandwidthAdapter(CarrierAdapter):
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``202 Accepted`` with the message; its ``id`` is what callbacks carry."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = response_json(response)
         message_id = body.get("id") if isinstance(body, dict) else None
         if not isinstance(message_id, str) or not message_id:
-            raise CarrierError(
-                "accepted the message but its answer has no id",
-                carrier=self.provider,
-                status_code=response.status_code,
-                response_text=response.text[:RESPONSE_TEXT_LIMIT],
-            )
+            raise self.unusable_answer(response, "accepted the message but its answer has no id")
         return SendResult(message_id, DeliveryStatus.QUEUED, body)
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:
         """``{"type", "description", "fieldErrors": [{"fieldName", "description"}]}``; HTTP status decides retry."""
-        try:
-            body = response.json()
-        except ValueError:
-            return ErrorDetail(code=None, text=None)
+        body = response_json(response)
         if not isinstance(body, dict):
             return ErrorDetail(code=None, text=None)
         code = body.get("type")

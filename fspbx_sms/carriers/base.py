@@ -335,6 +335,15 @@ class CarrierAdapter(ABC):
                 return self.parse_send_response(response)
             raise self._error_from(response)
 
+    def unusable_answer(self, response: requests.Response, problem: str) -> CarrierError:
+        """Base owns: the permanent error for a 2xx answer we cannot use (retrying could send the text twice)."""
+        return CarrierError(
+            problem,
+            carrier=self.provider,
+            status_code=response.status_code,
+            response_text=response.text[:RESPONSE_TEXT_LIMIT],
+        )
+
     def _error_from(self, response: requests.Response) -> CarrierError:
         detail = self.describe_error(response)
         status = response.status_code

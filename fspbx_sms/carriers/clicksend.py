@@ -35,6 +35,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+from fspbx_sms.carriers.payload import response_json
 
 # -- the pushes ----------------------------------------------------------------------------------------
 # Form fields (or JSON keys) as ClickSend posts them; every value arrives as text in a form.
@@ -184,15 +185,12 @@ class ClickSendAdapter(CarrierAdapter):
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``data.messages[0]``: its ``message_id`` if its ``status`` is SUCCESS, else a CarrierError."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = response_json(response)
         data = body.get("data") if isinstance(body, dict) else None
         messages = data.get("messages") if isinstance(data, dict) else None
         first = messages[0] if isinstance(messages, list) and messages else None
         if not isinstance(first, dict):
-            raise self._unusable(response, "accepted the request but its answer has no data.messages[0]")
+            raise self.unusable_answer(response, "accepted the request but its answer has no data.messages[0]")
         status = first.get("status")
         if status != "SUCCESS":
             code = status if isinstance(status, str) and status else None
@@ -206,23 +204,12 @@ class ClickSendAdapter(CarrierAdapter):
             )
         message_id = first.get("message_id")
         if not isinstance(message_id, str) or not message_id:
-            raise self._unusable(response, "accepted the message but its answer has no message_id")
+            raise self.unusable_answer(response, "accepted the message but its answer has no message_id")
         return SendResult(message_id, DeliveryStatus.QUEUED, body)
-
-    def _unusable(self, response: requests.Response, why: str) -> CarrierError:
-        return CarrierError(
-            why,
-            carrier=self.provider,
-            status_code=response.status_code,
-            response_text=response.text[:RESPONSE_TEXT_LIMIT],
-        )
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:
         """``{"http_code", "response_code", "response_msg", "data"}``: the code and its message."""
-        try:
-            body = response.json()
-        except ValueError:
-            return ErrorDetail(code=None, text=None)
+        body = response_json(response)
         if not isinstance(body, dict):
             return ErrorDetail(code=None, text=None)
         code, text = body.get("response_code"), body.get("response_msg")

@@ -20,7 +20,6 @@ from urllib.parse import parse_qsl
 import requests
 
 from fspbx_sms.carriers.base import (
-    RESPONSE_TEXT_LIMIT,
     CarrierAdapter,
     CarrierConfigError,
     CarrierError,
@@ -35,6 +34,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+from fspbx_sms.carriers.payload import response_json
 
 # -- the webhooks ----------------------------------------------------------------------------------------
 # Form fields as Commio posts them.
@@ -148,28 +148,17 @@ class CommioAdapter(CarrierAdapter):
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``{"guid": …}``: accepted and queued."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = response_json(response)
         guid = body.get("guid") if isinstance(body, dict) else None
         if isinstance(guid, int) and not isinstance(guid, bool):
             guid = str(guid)
         if not isinstance(guid, str) or not guid:
-            raise CarrierError(
-                "accepted the message but its answer has no guid",
-                carrier=self.provider,
-                status_code=response.status_code,
-                response_text=response.text[:RESPONSE_TEXT_LIMIT],
-            )
+            raise self.unusable_answer(response, "accepted the message but its answer has no guid")
         return SendResult(guid, DeliveryStatus.QUEUED, body)
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:
         """``{"code", "message"}`` or ``{"error"}``; Commio marks nothing retryable itself."""
-        try:
-            body = response.json()
-        except ValueError:
-            return ErrorDetail(code=None, text=None)
+        body = response_json(response)
         if not isinstance(body, dict):
             return ErrorDetail(code=None, text=None)
         code = body.get("code")

@@ -16,7 +16,6 @@ from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 import requests
 
 from fspbx_sms.carriers.base import (
-    RESPONSE_TEXT_LIMIT,
     CarrierAdapter,
     CarrierError,
     CredentialField,
@@ -30,7 +29,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string
+from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string, response_json
 
 # -- the callback payloads ---------------------------------------------------------------------------
 # https://developer.flowroute.com/api/messages/v2.2/receive-an-mms ("Response Fields")
@@ -166,19 +165,11 @@ class FlowrouteAdapter(CarrierAdapter):
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """202 Accepted with ``data.id`` (``mdr2-…``): queued at Flowroute."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = response_json(response)
         data = body.get("data") if isinstance(body, dict) else None
         message_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(message_id, str) or not message_id:
-            raise CarrierError(
-                "accepted the message but its answer has no data.id",
-                carrier=self.provider,
-                status_code=response.status_code,
-                response_text=response.text[:RESPONSE_TEXT_LIMIT],
-            )
+            raise self.unusable_answer(response, "accepted the message but its answer has no data.id")
         return SendResult(message_id, DeliveryStatus.QUEUED, body)
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:

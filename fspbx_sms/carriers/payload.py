@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
+
 from fspbx_sms.carriers.base import WebhookParseError
 
 
@@ -38,3 +40,11 @@ def parse_timestamp(value: object) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def response_json(response: requests.Response) -> Any:
+    """The JSON a carrier answered with, or None when the answer is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -19,7 +19,6 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import requests
 
 from fspbx_sms.carriers.base import (
-    RESPONSE_TEXT_LIMIT,
     CarrierAdapter,
     CarrierConfigError,
     CarrierError,
@@ -35,6 +34,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+from fspbx_sms.carriers.payload import response_json
 
 # -- the webhook payloads (form fields) ------------------------------------------------------------
 
@@ -162,19 +162,11 @@ class PlivoAdapter(CarrierAdapter):
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``message_uuid`` lists one id per destination; we send to one, so it is the first."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = response_json(response)
         ids = body.get("message_uuid") if isinstance(body, dict) else None
         first = ids[0] if isinstance(ids, list) and ids else None
         if not isinstance(first, str) or not first:
-            raise CarrierError(
-                "accepted the message but its answer has no message_uuid",
-                carrier=self.provider,
-                status_code=response.status_code,
-                response_text=response.text[:RESPONSE_TEXT_LIMIT],
-            )
+            raise self.unusable_answer(response, "accepted the message but its answer has no message_uuid")
         return SendResult(first, DeliveryStatus.QUEUED, body)
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:

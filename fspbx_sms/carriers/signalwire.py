@@ -20,7 +20,6 @@ from urllib.parse import urlsplit
 import requests
 
 from fspbx_sms.carriers.base import (
-    RESPONSE_TEXT_LIMIT,
     CarrierAdapter,
     CarrierConfigError,
     CarrierError,
@@ -36,6 +35,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+from fspbx_sms.carriers.payload import response_json
 
 # SignalWire's compatibility API speaks Twilio's webhook protocol: same form posts, same signature scheme.
 from fspbx_sms.carriers.twilio import form_of, signature_matches
@@ -174,18 +174,10 @@ class SignalWireAdapter(CarrierAdapter):
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``sid`` is the message id; ``status`` is normally ``queued``."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = response_json(response)
         sid = body.get("sid") if isinstance(body, dict) else None
         if not isinstance(sid, str) or not sid:
-            raise CarrierError(
-                "accepted the message but its answer has no sid",
-                carrier=self.provider,
-                status_code=response.status_code,
-                response_text=response.text[:RESPONSE_TEXT_LIMIT],
-            )
+            raise self.unusable_answer(response, "accepted the message but its answer has no sid")
         return SendResult(sid, _our_status(body.get("status")), body)
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:

@@ -36,7 +36,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string
+from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string, response_json
 
 # -- the callback payloads ---------------------------------------------------------------------------
 
@@ -208,18 +208,10 @@ class SinchAdapter(CarrierAdapter):
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``201 Created`` with the batch; its ``id`` is the ``batch_id`` of the delivery reports."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = response_json(response)
         batch_id = body.get("id") if isinstance(body, dict) else None
         if not isinstance(batch_id, str) or not batch_id:
-            raise CarrierError(
-                "accepted the batch but its answer has no id",
-                carrier=self.provider,
-                status_code=response.status_code,
-                response_text=response.text[:RESPONSE_TEXT_LIMIT],
-            )
+            raise self.unusable_answer(response, "accepted the batch but its answer has no id")
         if body.get("canceled") is True:
             raise CarrierError(
                 f"batch {batch_id} was created cancelled",
@@ -231,10 +223,7 @@ class SinchAdapter(CarrierAdapter):
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:
         """``{"code": "syntax_invalid_parameter_format", "text": "…"}``; the HTTP status decides retry."""
-        try:
-            body = response.json()
-        except ValueError:
-            return ErrorDetail(code=None, text=None)
+        body = response_json(response)
         if not isinstance(body, dict):
             return ErrorDetail(code=None, text=None)
         code, text = body.get("code"), body.get("text")

@@ -20,7 +20,6 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
 from fspbx_sms.carriers.base import (
-    RESPONSE_TEXT_LIMIT,
     CarrierAdapter,
     CarrierConfigError,
     CarrierError,
@@ -36,7 +35,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string
+from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string, response_json
 
 # -- the webhook payload ---------------------------------------------------------------------------
 # https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks ("Payload structure")
@@ -207,19 +206,11 @@ class TelnyxAdapter(CarrierAdapter):
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``data.id`` is the message id; ``data.to[0].status`` is normally ``queued``."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = response_json(response)
         data = body.get("data") if isinstance(body, dict) else None
         message_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(message_id, str) or not message_id:
-            raise CarrierError(
-                "accepted the message but its answer has no data.id",
-                carrier=self.provider,
-                status_code=response.status_code,
-                response_text=response.text[:RESPONSE_TEXT_LIMIT],
-            )
+            raise self.unusable_answer(response, "accepted the message but its answer has no data.id")
         recipients = data.get("to")
         first = recipients[0] if isinstance(recipients, list) and recipients else None
         status = first.get("status") if isinstance(first, dict) else None

@@ -35,6 +35,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
+from fspbx_sms.carriers.payload import response_json
 
 # -- the webhook payload ---------------------------------------------------------------------------
 # Form fields (application/x-www-form-urlencoded); Twilio adds fields without notice, so all are optional
@@ -201,10 +202,7 @@ def form_fields(provider: str, message: OutboundMessage) -> list[tuple[str, str]
 
 def message_resource(provider: str, response: requests.Response) -> SendResult:
     """Our result from a Message resource answer (``sid``, ``status``)."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
+    body = response_json(response)
     sid = body.get("sid") if isinstance(body, dict) else None
     if not isinstance(sid, str) or not sid:
         raise CarrierError(
@@ -218,10 +216,7 @@ def message_resource(provider: str, response: requests.Response) -> SendResult:
 
 def rest_error(response: requests.Response, retryable_codes: frozenset[str]) -> ErrorDetail:
     """The code and message of a Twilio-style REST error body; never raises."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ErrorDetail(code=None, text=None)
+    body = response_json(response)
     if not isinstance(body, dict):
         return ErrorDetail(code=None, text=None)
     code = body.get("code")

@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 import requests
 
 from fspbx_sms.carriers.base import (
-    RESPONSE_TEXT_LIMIT,
     CarrierAdapter,
     CarrierError,
     CredentialField,
@@ -38,7 +37,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import parse_timestamp, require_object, require_string
+from fspbx_sms.carriers.payload import parse_timestamp, require_object, require_string, response_json
 
 # -- the webhook payloads ------------------------------------------------------------------------------
 # https://developer.vonage.com/en/api/messages ("Webhooks": inbound-message, message-status)
@@ -154,26 +153,15 @@ class VonageAdapter(CarrierAdapter):
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``202 Accepted`` with ``{"message_uuid"}``; that is all a send answers."""
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        body = response_json(response)
         message_uuid = body.get("message_uuid") if isinstance(body, dict) else None
         if not isinstance(message_uuid, str) or not message_uuid:
-            raise CarrierError(
-                "accepted the message but its answer has no message_uuid",
-                carrier=self.provider,
-                status_code=response.status_code,
-                response_text=response.text[:RESPONSE_TEXT_LIMIT],
-            )
+            raise self.unusable_answer(response, "accepted the message but its answer has no message_uuid")
         return SendResult(message_uuid, DeliveryStatus.QUEUED, body)
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:
         """RFC 7807 ``{"type": "…#1150", "title", "detail", "invalid_parameters"}``; the code is the type's anchor."""
-        try:
-            body = response.json()
-        except ValueError:
-            return ErrorDetail(code=None, text=None)
+        body = response_json(response)
         if not isinstance(body, dict):
             return ErrorDetail(code=None, text=None)
         if isinstance(body.get("Error"), str):
