@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -203,3 +204,27 @@ def test_any_authentic_bytes_give_events_or_a_parse_error(case, body):
     finally:
         adapter.close()
     assert all(isinstance(event, InboundMessage | StatusUpdate) for event in events)
+
+
+def test_credentials_check_calls_the_carrier_where_it_can(case, api, adapter):
+    """The settings page's "test" button: an authenticated GET the carrier answers 200 for good credentials, and
+    a clear refusal for 401; carriers without such a call say so (False), never guess."""
+    request = adapter.check_request()
+    if request is None:
+        assert adapter.check_online() is False
+        return
+    assert request.method == "GET"
+    path = urlsplit(request.url).path
+    seen: list[Request] = []
+
+    def accept(incoming: Request) -> Response:
+        seen.append(incoming)
+        return Response("{}", status=200, content_type="application/json")
+
+    api.expect_oneshot_request(path, method="GET").respond_with_handler(accept)
+    assert adapter.check_online() is True
+    assert seen and seen[0].headers.get("Authorization")
+    api.expect_oneshot_request(path, method="GET").respond_with_data("{}", status=401)
+    with pytest.raises(CarrierError) as refused:
+        adapter.check_online()
+    assert refused.value.status_code == 401 and not refused.value.retryable

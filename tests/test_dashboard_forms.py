@@ -115,7 +115,7 @@ def test_login_throttle_locks_after_max_failures_and_then_starts_over():
     assert throttle.retry_after(key) == 0
 
 
-def test_admin_adds_a_carrier_account_whose_secret_is_never_shown_again(world):
+def test_admin_adds_a_carrier_account_whose_secret_is_never_shown_again(world, httpserver):
     """Add a Telnyx account: stored encrypted, the webhook URL shown, the secret kept when left blank on edit."""
     client = world.login("admin-a")
     form = {"provider": "telnyx", "name": "telnyx-extra", "cred_api_key": "KEY-very-secret-value",
@@ -141,8 +141,18 @@ def test_admin_adds_a_carrier_account_whose_secret_is_never_shown_again(world):
         assert account.name == "telnyx-renamed"
         assert world.services.box.open(account.credentials_encrypted)["api_key"] == "KEY-very-secret-value"
         assert account.webhook_secret == secret
+    with session_scope(world.services.sessions) as session:  # point the account at a loopback Telnyx
+        account = session.get(CarrierAccount, account_id)
+        credentials = world.services.box.open(account.credentials_encrypted)
+        credentials["base_url"] = httpserver.url_for("").rstrip("/")
+        account.credentials_encrypted = world.services.box.seal(credentials)
+    httpserver.expect_oneshot_request("/v2/balance", method="GET",
+                                      headers={"Authorization": "Bearer KEY-very-secret-value"}).respond_with_json({})
     tested = post_form(client, "/settings/carriers", {}, action=f"/settings/carriers/{account_id}/test")
-    assert "well-formed" in client.get(tested.headers["Location"]).text
+    assert "the carrier accepted these credentials" in client.get(tested.headers["Location"]).text
+    httpserver.expect_oneshot_request("/v2/balance", method="GET").respond_with_data("{}", status=401)
+    tested = post_form(client, "/settings/carriers", {}, action=f"/settings/carriers/{account_id}/test")
+    assert "refused these credentials" in client.get(tested.headers["Location"]).text
 
 
 def test_admin_adds_edits_searches_and_deletes_a_number(world):

@@ -126,6 +126,15 @@ class BandwidthAdapter(CarrierAdapter):
         "application, compared in constant time (Bandwidth does not sign callbacks)"
     )
 
+    def check_request(self) -> requests.Request:
+        """The account's stored media list (``GET /api/v2/users/{accountId}/media``)."""
+        return requests.Request(
+            "GET",
+            f"{self.base_url}/api/v2/users/{self.credentials['account_id']}/media",
+            auth=(self.credentials["username"], self.credentials["password"]),
+            headers={"Accept": "application/json"},
+        )
+
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /api/v2/users/{accountId}/messages``: up to nine recipients; ``media`` makes it an MMS."""
         check_limits(message, carrier=self.provider)
@@ -294,10 +303,3 @@ def _code(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
     return str(value) or None
-
-
-
-
-
-
-

@@ -360,6 +360,35 @@ class CarrierAdapter(ABC):
             retry_after=retry_after_seconds(response.headers.get("Retry-After")) if retryable else None,
         )
 
+    def check_request(self) -> requests.Request | None:
+        """Subclasses may override: a harmless authenticated GET that proves the credentials; None if none."""
+        return None
+
+    def check_online(self) -> bool:
+        """Base owns: try :meth:`check_request` on the carrier; False when the carrier offers no such check.
+
+        Raises :class:`CarrierError` saying why the carrier refused (wrong credentials: 401/403) or could not
+        be reached.
+        """
+        request = self.check_request()
+        if request is None:
+            return False
+        prepared = self.session.prepare_request(request)
+        try:
+            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as err:
+            raise CarrierError(
+                f"cannot reach the API: {type(err).__name__}", carrier=self.provider, retryable=True
+            ) from err
+        with response:
+            if response.status_code in (401, 403):
+                raise CarrierError(
+                    "the carrier refused these credentials", carrier=self.provider, status_code=response.status_code
+                )
+            if not 200 <= response.status_code < 300:
+                raise self._error_from(response)
+        return True
+
     def media_request(self, url: str) -> requests.Request:
         """Subclasses may override: the GET that downloads an inbound media URL (adding the carrier's auth)."""
         return requests.Request("GET", url)

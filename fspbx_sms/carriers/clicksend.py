@@ -91,8 +91,9 @@ CLICKSEND_STATUSES: dict[str, DeliveryStatus] = {
 #: can succeed later: rate limiting, ClickSend's own errors, and an empty balance (topping up the account
 #: lets the queued messages go out). Everything else, e.g. INVALID_RECIPIENT or COUNTRY_NOT_ENABLED, is
 #: permanent.
-RETRYABLE_CODES = frozenset({"THROTTLED", "TOO_MANY_REQUESTS", "INTERNAL_ERROR", "INTERNAL_SERVER_ERROR",
-                             "INSUFFICIENT_CREDIT"})
+RETRYABLE_CODES = frozenset(
+    {"THROTTLED", "TOO_MANY_REQUESTS", "INTERNAL_ERROR", "INTERNAL_SERVER_ERROR", "INSUFFICIENT_CREDIT"}
+)
 
 #: "Send MMS": one attachment per message; 1500 characters of GSM 03.38 text, 500 otherwise; a subject of
 #: at most 20 characters. ClickSend truncates longer text instead of refusing it.
@@ -143,6 +144,15 @@ class ClickSendAdapter(CarrierAdapter):
         if len(credentials.get("mms_subject", "")) > SUBJECT_MAX_CHARS:
             raise CarrierConfigError("mms_subject", f"mms_subject must be at most {SUBJECT_MAX_CHARS} characters")
         return credentials
+
+    def check_request(self) -> requests.Request:
+        """The account (``GET /v3/account``)."""
+        return requests.Request(
+            "GET",
+            f"{self.base_url}/v3/account",
+            headers={"Accept": "application/json"},
+            auth=(self.credentials["username"], self.credentials["api_key"]),
+        )
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /v3/sms/send``, or ``/v3/mms/send`` with ``media_file`` when there is media."""

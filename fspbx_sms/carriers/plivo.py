@@ -108,7 +108,7 @@ class PlivoAdapter(CarrierAdapter):
         ),
     )
     # Plivo reads the answer as Plivo XML: an empty <Response/> sends no reply.
-    webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>")
+    webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b'<?xml version="1.0" encoding="UTF-8"?><Response/>')
     webhook_auth: ClassVar[str] = (
         "X-Plivo-Signature-V3 with X-Plivo-Signature-V3-Nonce: HMAC-SHA256 with the auth token over the "
         "callback URL, the sorted form fields and the nonce, base64; the URL set on the application must be "
@@ -125,6 +125,16 @@ class PlivoAdapter(CarrierAdapter):
         if callback.scheme not in ("http", "https") or not callback.netloc:
             raise CarrierConfigError("status_callback", "status_callback must be an http:// or https:// URL")
         return credentials
+
+    def check_request(self) -> requests.Request:
+        """The account details (``GET /v1/Account/{auth_id}/``)."""
+        auth_id = self.credentials["auth_id"]
+        return requests.Request(
+            "GET",
+            f"{self.base_url}/v1/Account/{auth_id}/",
+            auth=(auth_id, self.credentials["auth_token"]),
+            headers={"Accept": "application/json"},
+        )
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /v1/Account/{auth_id}/Message/`` as JSON; ``type=mms`` with ``media_urls`` for an MMS."""

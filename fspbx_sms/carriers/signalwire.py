@@ -92,12 +92,8 @@ class SignalWireAdapter(CarrierAdapter):
     default_base_url: ClassVar[str] = "https://example.signalwire.com"
     credential_fields: ClassVar[tuple[CredentialField, ...]] = (
         CredentialField("project_id", required=True, secret=False, help="Project ID from the Space's API page"),
-        CredentialField(
-            "api_token", required=True, secret=True, help="an API token with the Messaging scope (PT…)"
-        ),
-        CredentialField(
-            "space_url", required=True, secret=False, help="the Space URL, e.g. example.signalwire.com"
-        ),
+        CredentialField("api_token", required=True, secret=True, help="an API token with the Messaging scope (PT…)"),
+        CredentialField("space_url", required=True, secret=False, help="the Space URL, e.g. example.signalwire.com"),
         CredentialField(
             "signing_key",
             required=True,
@@ -113,7 +109,7 @@ class SignalWireAdapter(CarrierAdapter):
         ),
     )
     # SignalWire's compatibility API reads the answer as cXML, like Twilio's TwiML.
-    webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>")
+    webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b'<?xml version="1.0" encoding="UTF-8"?><Response/>')
     # 21610: Twilio's code for a recipient who texted STOP, kept by the compatibility API.
     opt_out_codes: ClassVar[frozenset[str]] = frozenset({"21610"})
     webhook_auth: ClassVar[str] = (
@@ -145,6 +141,16 @@ class SignalWireAdapter(CarrierAdapter):
         if callback.scheme not in ("http", "https") or not callback.netloc:
             raise CarrierConfigError("status_callback", "status_callback must be an http:// or https:// URL")
         return {**credentials, "space_url": space}
+
+    def check_request(self) -> requests.Request:
+        """The project's account resource on the space (``GET /api/laml/2010-04-01/Accounts/{ProjectID}.json``)."""
+        project = self.credentials["project_id"]
+        return requests.Request(
+            "GET",
+            f"{self.base_url}/api/laml/2010-04-01/Accounts/{project}.json",
+            auth=(project, self.credentials["api_token"]),
+            headers={"Accept": "application/json"},
+        )
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /api/laml/2010-04-01/Accounts/{ProjectID}/Messages.json``: To, From, Body, one MediaUrl each."""
@@ -213,8 +219,6 @@ class SignalWireAdapter(CarrierAdapter):
         return [] if event is None else [event]
 
 
-
-
 def signalwire_event(form: SignalWireMessageForm | dict[str, str]) -> InboundMessage | StatusUpdate | None:
     """Our event for one webhook form; None when it is neither a message nor a status callback."""
     status = form.get("MessageStatus")
@@ -254,8 +258,6 @@ def _our_status(value: Any) -> DeliveryStatus:
     if not isinstance(value, str):
         return DeliveryStatus.UNKNOWN
     return SIGNALWIRE_STATUSES.get(value, DeliveryStatus.UNKNOWN)
-
-
 
 
 def _required(form: dict[str, str], name: str) -> str:

@@ -178,6 +178,15 @@ class SinchAdapter(CarrierAdapter):
             raise CarrierConfigError("region", f"region must be one of {', '.join(REGIONS)}")
         return {**credentials, "region": region} if "region" in credentials else credentials
 
+    def check_request(self) -> requests.Request:
+        """The service plan's batches, one per page (``GET /xms/v1/{service_plan_id}/batches``)."""
+        return requests.Request(
+            "GET",
+            f"{self.base_url}/xms/v1/{self.credentials['service_plan_id']}/batches",
+            params={"page_size": "1"},
+            headers={"Authorization": f"Bearer {self.credentials['api_token']}", "Accept": "application/json"},
+        )
+
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /xms/v1/{service_plan_id}/batches``: ``mt_text``, or ``mt_media`` when there is media.
 
@@ -352,10 +361,3 @@ def _media(item: object) -> InboundMedia:
         url=require_string(entry.get("url"), "body.media[].url"),
         content_type=content_type if isinstance(content_type, str) and content_type else None,
     )
-
-
-
-
-
-
-

@@ -185,6 +185,14 @@ class TelnyxAdapter(CarrierAdapter):
             )
         return credentials
 
+    def check_request(self) -> requests.Request:
+        """The account balance (``GET /v2/balance``), readable by any valid API key."""
+        return requests.Request(
+            "GET",
+            f"{self.base_url}/v2/balance",
+            headers={"Authorization": f"Bearer {self.credentials['api_key']}", "Accept": "application/json"},
+        )
+
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /v2/messages``: one recipient per request; ``media_urls`` makes it an MMS."""
         if len(message.to_numbers) != 1:
@@ -354,10 +362,3 @@ def _code(value: object) -> str | None:
 def _error_text(error: Mapping[str, Any]) -> str | None:
     parts = [part for part in (error.get("title"), error.get("detail")) if isinstance(part, str) and part]
     return ": ".join(parts) or None
-
-
-
-
-
-
-

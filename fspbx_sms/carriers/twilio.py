@@ -123,7 +123,7 @@ class TwilioAdapter(CarrierAdapter):
         ),
     )
     # Twilio reads the answer as TwiML: an empty <Response/> means "do nothing more".
-    webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>")
+    webhook_ack: ClassVar[tuple[str, bytes]] = ("text/xml", b'<?xml version="1.0" encoding="UTF-8"?><Response/>')
     # 21610: attempt to send to an unsubscribed recipient (they texted STOP).
     opt_out_codes: ClassVar[frozenset[str]] = frozenset({"21610"})
     webhook_auth: ClassVar[str] = (
@@ -141,6 +141,16 @@ class TwilioAdapter(CarrierAdapter):
         if callback.scheme not in ("http", "https") or not callback.netloc:
             raise CarrierConfigError("status_callback", "status_callback must be an http:// or https:// URL")
         return credentials
+
+    def check_request(self) -> requests.Request:
+        """The account resource (``GET /2010-04-01/Accounts/{AccountSid}.json``)."""
+        account = self.credentials["account_sid"]
+        return requests.Request(
+            "GET",
+            f"{self.base_url}/2010-04-01/Accounts/{account}.json",
+            auth=(account, self.credentials["auth_token"]),
+            headers={"Accept": "application/json"},
+        )
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` as a form; one ``MediaUrl`` per attachment."""
@@ -184,9 +194,7 @@ def form_fields(provider: str, message: OutboundMessage) -> list[tuple[str, str]
         count = len(message.to_numbers)
         raise CarrierError(f"sends to exactly one number per message, not {count}", carrier=provider)
     if len(message.text) > MAX_BODY_CHARS:
-        raise CarrierError(
-            f"text is {len(message.text)} characters; the limit is {MAX_BODY_CHARS}", carrier=provider
-        )
+        raise CarrierError(f"text is {len(message.text)} characters; the limit is {MAX_BODY_CHARS}", carrier=provider)
     if len(message.media_urls) > MAX_MEDIA:
         raise CarrierError(
             f"{len(message.media_urls)} attachments; the limit is {MAX_MEDIA} per message", carrier=provider
@@ -323,9 +331,7 @@ def _media(form: dict[str, str]) -> tuple[InboundMedia, ...]:
     if not (count.isascii() and count.isdigit()) or int(count) > MEDIA_FIELDS_LIMIT:
         raise WebhookParseError("NumMedia is not a small number")
     return tuple(
-        InboundMedia(
-            url=_required(form, f"MediaUrl{index}"), content_type=form.get(f"MediaContentType{index}") or None
-        )
+        InboundMedia(url=_required(form, f"MediaUrl{index}"), content_type=form.get(f"MediaContentType{index}") or None)
         for index in range(int(count))
     )
 

@@ -7,7 +7,7 @@ from flask_login import login_required
 from sqlalchemy import or_, select
 from werkzeug.wrappers import Response
 
-from fspbx_sms.carriers import PROVIDERS, CarrierConfigError, get_adapter_class
+from fspbx_sms.carriers import PROVIDERS, CarrierConfigError, CarrierError, get_adapter_class
 from fspbx_sms.core.numbers import InvalidNumber, to_e164
 from fspbx_sms.core.provisioning import ProvisioningError, add_carrier_account, add_number, get_or_create_extension
 from fspbx_sms.db import session_scope
@@ -228,16 +228,20 @@ def carrier_form(account_id: int | None = None) -> str | Response | tuple[str, i
 
 @bp.post("/carriers/<int:account_id>/test")
 def carrier_test(account_id: int) -> Response:
-    """Check the stored credentials: offline validation now (no carrier offers a free online check yet)."""
+    """Check the stored credentials against the carrier where it offers a harmless authenticated call."""
     services = services_of(current_app)
     with session_scope(services.sessions) as session:
         row = current_scope().get(session, CarrierAccount, account_id)
         try:
-            get_adapter_class(row.provider).validate_credentials(services.box.open(row.credentials_encrypted))
+            checked = services.adapters.get(row).check_online()
         except CarrierConfigError as err:
             flash(f"{row.name}: {err}", "error")
+        except CarrierError as err:
+            flash(f"{row.name}: {err}", "error")
         else:
-            flash(f"{row.name}: the credentials are complete and well-formed.", "ok")
+            flash(f"{row.name}: the carrier accepted these credentials." if checked else
+                  f"{row.name}: the credentials are complete and well-formed "
+                  f"({row.provider} offers no call to check them).", "ok")
     return redirect(url_for("settings.carriers"))
 
 
