@@ -212,6 +212,17 @@ def test_reply_with_a_picture_reaches_the_carrier_with_a_working_signed_media_ur
     assert "see picture" in page and "sent" in page
 
 
+def test_a_reply_that_will_be_split_says_so(world):
+    """161 GSM characters: the reply is stored with 2 segments and the page warns it goes out as 2 SMS."""
+    client = world.login("alice")
+    thread = "/conversations/+15550001001/+15557650001"
+    response = post_form(client, thread, {"body": "b" * 161}, action=thread + "/reply")
+    assert response.status_code == 302
+    assert "goes out as 2 SMS parts" in client.get(response.headers["Location"]).text
+    with session_scope(world.services.sessions) as session:
+        assert session.scalars(select(Message.segments).where(Message.body == "b" * 161)).one() == 2
+
+
 def _png_file():
     return io.BytesIO(PNG)
 
@@ -283,7 +294,7 @@ def test_failed_message_is_found_by_the_log_filters_exported_and_retried(world, 
     assert "will fail first" not in client.get("/logs/messages?status=delivered").text
     assert "will fail first" not in client.get("/logs/messages?start=2000-01-01&end=2000-01-02").text
     exported = client.get("/logs/messages.csv?status=failed").text.splitlines()
-    assert exported[0] == "id,date,direction,from,to,text,type,status,carrier,error"
+    assert exported[0] == "id,date,direction,from,to,text,type,segments,status,carrier,error"
     assert any("will fail first" in line and "40300" in line for line in exported[1:])
     detail = client.get(f"/logs/messages/{message_id}").text
     assert "Retry" in detail and "40300" in detail

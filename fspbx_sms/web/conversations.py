@@ -137,6 +137,8 @@ def _send(session, scope: Scope, number: MessagingNumber, to: str) -> Message:
         author=scope.username,
     )
     session.flush()
+    if message.segments > 1:
+        flash(f"This text goes out as {message.segments} SMS parts (each billed by the carrier).", "ok")
     return message
 
 

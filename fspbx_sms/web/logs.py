@@ -23,7 +23,7 @@ bp = Blueprint("logs", __name__, url_prefix="/logs")
 bp.before_request(login_required(lambda: None))
 
 PAGE_SIZE = 50
-CSV_COLUMNS = ("id", "date", "direction", "from", "to", "text", "type", "status", "carrier", "error")
+CSV_COLUMNS = ("id", "date", "direction", "from", "to", "text", "type", "segments", "status", "carrier", "error")
 
 
 def _day(value: str) -> datetime | None:
@@ -72,6 +72,7 @@ def row_of(message: Message) -> dict:
         "to": ours if inbound else theirs,
         "text": message.body,
         "type": "MMS" if message.media else "SMS",
+        "segments": message.segments,
         "status": message.status.value,
         "carrier": message.carrier_account.name if message.carrier_account else "",
         "error": " ".join(filter(None, (message.error_code, message.error_text))),
