@@ -172,6 +172,26 @@ def number_add(
 
 
 @cli.group()
+def domain() -> None:
+    """Domains (tenants)."""
+
+
+@domain.command("set")
+@click.argument("name")
+@click.option("--voicemail-template", help="Voicemail SMS text: {caller_name} {caller_number} {mailbox} {duration} "
+              "{time}; empty = the default.")
+@_clear_errors
+def domain_set(name: str, voicemail_template: str | None) -> None:
+    """Change a domain (created if new)."""
+    with _provisioning() as (_, services), session_scope(services.sessions) as session:
+        row = provisioning.get_or_create_domain(session, name)
+        if voicemail_template is not None:
+            row.voicemail_sms_template = voicemail_template.strip()
+        output = {"domain": row.name, "voicemail_template": row.voicemail_sms_template}
+    click.echo(json.dumps(output))
+
+
+@cli.group()
 def extension() -> None:
     """Extensions (mobile number, voicemail SMS)."""
 

@@ -87,9 +87,7 @@ class Service:
         """Migrate the schema, then start ESL, workers and HTTP (returns once listening)."""
         settings, services = self.settings, self.services
         upgrade(services.engine)
-        events = PhoneEvents(
-            services.sessions, services.policy, lambda: services.notify_workers(), services.media
-        )
+        events = PhoneEvents(services.sessions, services.policy, lambda: services.notify_workers(), services.media)
         if settings.run_esl:
             services.esl_clients = [
                 EslClient(
@@ -123,7 +121,9 @@ class Service:
                     JobKind.CARRIER: CarrierSend(
                         services.sessions, services.adapters, services.media, settings.base_url
                     ),
-                    JobKind.EMAIL: EmailCopy(services.sessions, smtp_settings(settings), settings.base_url),
+                    JobKind.EMAIL: EmailCopy(
+                        services.sessions, smtp_settings(settings), settings.base_url, services.media
+                    ),
                     JobKind.MEDIA: MediaFetch(
                         services.sessions, services.adapters, services.media, settings.media_max_bytes
                     ),

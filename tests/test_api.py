@@ -7,6 +7,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from fspbx_sms.core.provisioning import add_number
 from fspbx_sms.db import session_scope
 from fspbx_sms.models import Job, JobKind, Message, MessageStatus, Origin, User
 from fspbx_sms.web.auth import token_hash
@@ -111,3 +112,23 @@ def test_message_filters_and_pages(world):
     found = api.get("/api/v1/messages?text=reply from 1002", headers=headers).json
     assert [m["text"] for m in found] == ["reply from 1002@a.test"]
     assert api.get("/api/v1/messages?page=2", headers=headers).json == []
+
+
+def test_notifications_go_out_from_the_domains_system_number_for_admins_only(world):
+    """POST /api/v1/notifications: admins of the domain (and superadmins naming it) send a system SMS."""
+    with session_scope(world.services.sessions) as session:
+        add_number(session, number="+15550009001", carrier="telnyx-a.test", system=True, domain="a.test")
+    api = world.app.test_client()
+    notice = {"to": "+15557654444", "text": "Missed call from +15551230000"}
+    assert api.post("/api/v1/notifications", headers=bearer(world.tokens["alice"]), json=notice).status_code == 403
+    assert api.post("/api/v1/notifications", headers=bearer(world.tokens["admin-b"]), json=notice).status_code == 404
+    assert api.post("/api/v1/notifications", headers=bearer(world.tokens["root"]), json=notice).status_code == 400
+    sent = api.post("/api/v1/notifications", headers=bearer(world.tokens["admin-a"]), json=notice)
+    assert sent.status_code == 201, sent.json
+    assert (sent.json["from"], sent.json["to"]) == ("+15550009001", "+15557654444")
+    root = bearer(world.tokens["root"])
+    by_root = api.post("/api/v1/notifications", headers=root, json={**notice, "domain": "a.test"})
+    assert by_root.status_code == 201
+    with session_scope(world.services.sessions) as session:
+        jobs = session.scalars(select(Job).where(Job.kind == JobKind.CARRIER, Job.target == "+15557654444")).all()
+    assert len(jobs) == 2

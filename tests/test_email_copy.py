@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from fspbx_sms.core import outbox
 from fspbx_sms.core.email_copy import EmailCopy, SmtpSettings
+from fspbx_sms.core.media import MediaLibrary
 from fspbx_sms.db import make_session_factory
-from fspbx_sms.models import Direction, JobKind, Message, Origin
+from fspbx_sms.models import Direction, JobKind, Media, Message, Origin
+from tests.dashboard_world import PNG
 from tests.service_process import free_port
 
 
@@ -44,31 +46,41 @@ def smtp():
     controller.stop()
 
 
-def _inbound_job(db_engine, target: str):
+def _inbound_job(db_engine, target: str, media: list[Media] = ()):
     with Session(db_engine, expire_on_commit=False) as session:
         message = Message(direction=Direction.INBOUND, origin=Origin.CARRIER, our_number="+15550001001",
                           remote_numbers=["+15557654321"], remote_numbers_key="+15557654321",
-                          body="Is the shop open on Sunday? ☀️")
+                          body="Is the shop open on Sunday? ☀️", media=list(media))
         job = outbox.enqueue(session, JobKind.EMAIL, message, target, max_attempts=3)
         session.add(message)
         session.commit()
         return message, job
 
 
-def test_copy_says_who_texted_which_number_and_that_replies_are_not_sent(db_engine, smtp):
-    """Subject and body name the texter and our number, carry the text and a link, and warn about replies."""
+def test_copy_says_who_texted_which_number_and_that_replies_are_not_sent(db_engine, smtp, tmp_path):
+    """Subject and body name the texter and our number, carry the text and a link, warn about replies, and
+    carry the stored picture inline (HTML part) and as an attachment."""
     controller, mailbox = smtp
-    message, job = _inbound_job(db_engine, "sales@example.com")
+    library = MediaLibrary(tmp_path / "media", b"k" * 32, ttl_seconds=60)
+    stored = library.store(PNG, "image/png")
+    picture = Media(content_type="image/png", storage_key=stored.storage_key, sha256=stored.sha256)
+    _, job = _inbound_job(db_engine, "sales@example.com", [picture])
     handler = EmailCopy(make_session_factory(db_engine),
                         SmtpSettings(controller.hostname, controller.port, security="none", sender="sms@pbx.test"),
-                        "https://sms.example.com/")
+                        "https://sms.example.com/", library)
     assert handler.run(job) == outbox.Done(outbox.MessageStatus.SENT, detail="email copy sent")
     [received] = mailbox.received
     assert received["Subject"] == "Text from +15557654321 to +15550001001"
     assert received["To"] == "sales@example.com"
-    body = received.get_content()
+    body = received.get_body(preferencelist=("plain",)).get_content()
+    related = next(part for part in received.walk() if part.get_content_type() == "multipart/related")
+    inline = next(part for part in related.iter_parts() if part.get_content_type() == "image/png")
+    assert inline.get_content() == PNG
+    assert inline["Content-ID"].strip("<>") in received.get_body(preferencelist=("html",)).get_content()
+    [attached] = list(received.iter_attachments())
+    assert (attached.get_content_type(), attached.get_content()) == ("image/png", PNG)
     assert "Is the shop open on Sunday? ☀️" in body
-    assert f"https://sms.example.com/conversations/message/{message.id}" in body
+    assert "https://sms.example.com/conversations/+15550001001/+15557654321" in body
     assert "replies to this email are not sent" in body
 
 

@@ -150,6 +150,10 @@ def test_voicemail_sends_an_sms_from_the_system_number_and_nothing_to_phones(ser
     notice = carrier.sent[0]
     assert (notice["from"], notice["to"]) == ("+15550009999", "+15557650000")
     assert "Alice Smith" in notice["text"] and "5551112222" in notice["text"] and "42s" in notice["text"]
+    service.cli("domain", "set", "pbx.test", "--voicemail-template", "VM {mailbox}: {caller_number} {unknown}")
+    esl.voicemail_left("1001", caller_id_name="Bob", caller_id_number="5553334444", length_seconds=5)
+    esl.wait_for(lambda: len(carrier.sent) == 2, timeout=10)
+    assert carrier.sent[1]["text"] == "VM 1001: 5553334444 {unknown}"
     assert esl.deliveries == []
 
 

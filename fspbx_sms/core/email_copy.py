@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import html
 import logging
+import mimetypes
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fspbx_sms.core import outbox
+from fspbx_sms.core.media import MediaLibrary
 from fspbx_sms.db import session_scope
-from fspbx_sms.models import Job, JobState, Message, MessageEvent, MessageStatus
+from fspbx_sms.models import Job, JobKind, JobState, Message, MessageEvent, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +39,20 @@ class SmtpSettings:
     timeout: float = 30.0
 
 
-def build_email(message: Message, to_address: str, sender: str, conversation_url: str) -> EmailMessage:
-    """The copy of one inbound text: who texted which number and when, the text, and where to answer."""
+@dataclass(frozen=True)
+class Attachment:
+    """A stored picture (or other file) of the text, to attach to its copy."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def build_email(
+    message: Message, to_address: str, sender: str, conversation_url: str, attachments: list[Attachment] = ()
+) -> EmailMessage:
+    """The copy of one inbound text: who texted which number and when, the text, its pictures (inline and
+    attached), and where to answer."""
     texter = ", ".join(message.remote_numbers) or "unknown number"
     received = message.created_at.strftime("%Y-%m-%d %H:%M UTC")
     email = EmailMessage()
@@ -51,24 +67,43 @@ def build_email(message: Message, to_address: str, sender: str, conversation_url
         message.body or "(no text)",
         "",
     ]
-    if message.media:
-        lines += [f"{len(message.media)} picture(s) came with this text; open the conversation to see them.", ""]
+    if len(attachments) < len(message.media):
+        lines += [f"{len(message.media)} attachment(s) came with this text; open the conversation to see them.", ""]
     lines += [
         f"Open the conversation: {conversation_url}",
         "",
         "This is a read-only copy: replies to this email are not sent as texts.",
     ]
     email.set_content("\n".join(lines))
+    pictures = [(a, make_msgid()) for a in attachments if a.content_type.startswith("image/")]
+    if pictures:
+        paragraphs = "".join(f"<p>{html.escape(line)}</p>" if line else "" for line in lines)
+        images = "".join(f'<p><img src="cid:{cid[1:-1]}" alt="{html.escape(a.filename)}"></p>' for a, cid in pictures)
+        email.add_alternative(f"<html><body>{paragraphs}{images}</body></html>", subtype="html")
+        html_part = email.get_payload()[1]
+        for attachment, cid in pictures:
+            maintype, _, subtype = attachment.content_type.partition("/")
+            html_part.add_related(attachment.data, maintype, subtype, cid=cid, filename=attachment.filename)
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        email.add_attachment(attachment.data, maintype, subtype or "octet-stream", filename=attachment.filename)
     return email
 
 
 class EmailCopy:
     """Job handler for ``email`` jobs: the job's target is the address, its message the text to copy."""
 
-    def __init__(self, sessions: sessionmaker[Session], smtp: SmtpSettings | None, base_url: str):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        smtp: SmtpSettings | None,
+        base_url: str,
+        media: MediaLibrary | None = None,
+    ):
         self._sessions = sessions
         self._smtp = smtp
         self._base_url = base_url.rstrip("/")
+        self._media = media
 
     def run(self, job: Job) -> outbox.Outcome:
         """Send the copy; SMTP outages and 4xx answers are retried, 5xx answers fail for good."""
@@ -78,8 +113,22 @@ class EmailCopy:
             message = session.get(Message, job.message_id)
             if message is None:
                 return outbox.Fail("the message was deleted")
-            email = build_email(message, job.target, self._smtp.sender,
-                                f"{self._base_url}/conversations/message/{message.id}")
+            downloading = session.scalars(
+                select(Job.id).where(
+                    Job.message_id == message.id,
+                    Job.kind == JobKind.MEDIA,
+                    Job.state.in_([JobState.PENDING, JobState.RUNNING]),
+                )
+            ).first()
+            if downloading is not None and job.attempts < job.max_attempts - 1:
+                return outbox.Retry("waiting for the pictures to be downloaded", retry_after=2.0)
+            email = build_email(
+                message,
+                job.target,
+                self._smtp.sender,
+                f"{self._base_url}/conversations/{message.our_number}/{message.remote_numbers_key}",
+                self._attachments(message),
+            )
         try:
             _send(self._smtp, email)
         except smtplib.SMTPRecipientsRefused as err:
@@ -90,6 +139,18 @@ class EmailCopy:
         except (smtplib.SMTPException, OSError) as err:
             return outbox.Retry(f"SMTP server {self._smtp.host}:{self._smtp.port} unreachable: {err}")
         return outbox.Done(MessageStatus.SENT, detail="email copy sent")
+
+    def _attachments(self, message: Message) -> list[Attachment]:
+        """The text's media already stored (pictures still downloading are linked, not attached)."""
+        found = []
+        for number, item in enumerate(message.media, start=1):
+            if self._media is None or not item.storage_key:
+                continue
+            path = self._media.path(item.storage_key)
+            if path.exists():
+                extension = mimetypes.guess_extension(item.content_type) or ""
+                found.append(Attachment(f"attachment-{number}{extension}", item.content_type, path.read_bytes()))
+        return found
 
     def _refused(self, code: int, reason: bytes | str) -> outbox.Outcome:
         text = reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
@@ -105,8 +166,9 @@ class EmailCopy:
             log.error("email copy of message %s to %s failed: %s", job.message_id, job.target, job.last_error)
         else:
             status, detail = None, f"email copy will retry: {job.last_error}"
-        session.add(MessageEvent(message_id=job.message_id, kind="email", status=status,
-                                 detail=f"{job.target}: {detail}"))
+        session.add(
+            MessageEvent(message_id=job.message_id, kind="email", status=status, detail=f"{job.target}: {detail}")
+        )
 
 
 def _send(smtp: SmtpSettings, email: EmailMessage) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from fspbx_sms.core.compose import ComposeError, compose
 from fspbx_sms.core.numbers import InvalidNumber
 from fspbx_sms.db import session_scope
-from fspbx_sms.models import CarrierAccount, Message, MessagingNumber, NumberPurpose, Origin, User
+from fspbx_sms.models import CarrierAccount, Domain, Message, MessagingNumber, NumberPurpose, Origin, User
 from fspbx_sms.web import services_of
 from fspbx_sms.web.access import admin_required, current_scope
 from fspbx_sms.web.auth import token_hash
@@ -129,6 +129,43 @@ def send():
         ).one_or_none()
         if number is None:
             abort(404, "'from' is not one of your numbers")
+        try:
+            with session.begin_nested():
+                sent = compose(
+                    session, number=number, to=str(body.get("to", "")), body=str(body.get("text", "")), media=[],
+                    origin=Origin.API, policy=services.policy, author=scope.username,
+                )
+        except (ComposeError, InvalidNumber) as err:
+            abort(400, str(err))
+        session.flush()
+        result = row_of(sent)
+    services.notify_workers()
+    return jsonify(result), 201
+
+
+@bp.post("/notifications")
+@admin_required
+def notify():
+    """A system SMS (missed-call alert, …) from the domain's system notification number:
+    ``{"to": "+1…", "text": "…", "domain": "pbx.example.com"}`` (``domain`` only needed by a superadmin)."""
+    scope = current_scope()
+    services = services_of(current_app)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, 'send a JSON object: {"to": ..., "text": ...}')
+    with session_scope(services.sessions) as session:
+        query = scope.select(MessagingNumber).where(
+            MessagingNumber.purpose == NumberPurpose.SYSTEM_NOTIFICATION, MessagingNumber.enabled
+        )
+        if body.get("domain"):
+            query = query.join(Domain, Domain.id == MessagingNumber.domain_id).where(
+                Domain.name == str(body["domain"]).lower()
+            )
+        elif scope.domain_id is None:
+            abort(400, "say which domain the notice is for: \"domain\"")
+        number = session.scalars(query.order_by(MessagingNumber.id)).first()
+        if number is None:
+            abort(404, "no system notification number in that domain")
         try:
             with session.begin_nested():
                 sent = compose(
