@@ -200,14 +200,18 @@ def extension() -> None:
 @click.argument("address")
 @click.option("--mobile", help="The owner's mobile number, for voicemail SMS notices.")
 @click.option("--voicemail-sms/--no-voicemail-sms", default=None, help="Text the mobile when a voicemail is left.")
+@click.option("--push-url", help="Mobile app webhook: every text for the extension is POSTed there, signed "
+              "(empty string turns it off).")
 @_clear_errors
-def extension_set(address: str, mobile: str | None, voicemail_sms: bool | None) -> None:
-    """Change an extension (written number@domain; created if new)."""
+def extension_set(address: str, mobile: str | None, voicemail_sms: bool | None, push_url: str | None) -> None:
+    """Change an extension (written number@domain; created if new); prints the push signing secret."""
     with _provisioning() as (settings, services), session_scope(services.sessions) as session:
         row = provisioning.update_extension(
-            session, address, mobile_number=mobile, voicemail_sms=voicemail_sms, default_region=settings.default_region
+            session, address, mobile_number=mobile, voicemail_sms=voicemail_sms, push_url=push_url,
+            default_region=settings.default_region,
         )
-        output = {"extension": row.address, "mobile": row.mobile_number, "voicemail_sms": row.voicemail_sms}
+        output = {"extension": row.address, "mobile": row.mobile_number, "voicemail_sms": row.voicemail_sms,
+                  "push_url": row.push_url, "push_secret": row.push_secret}
     click.echo(json.dumps(output))
 
 

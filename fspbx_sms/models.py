@@ -197,6 +197,10 @@ class Extension(Base):
     email: Mapped[str] = mapped_column(String(255), default="")
     mobile_number: Mapped[str] = mapped_column(String(32), default="")
     voicemail_sms: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A mobile app's webhook: every text for the extension is also POSTed there (JSON, HMAC-signed).
+    push_url: Mapped[str] = mapped_column(String(1024), default="")
+    #: The HMAC-SHA256 key of those POSTs, shared with the app.
+    push_secret: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     domain: Mapped[Domain] = relationship()

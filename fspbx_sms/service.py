@@ -16,6 +16,7 @@ from fspbx_sms.core.email_copy import EmailCopy, SmtpSettings
 from fspbx_sms.core.media_fetch import MediaFetch
 from fspbx_sms.core.outbox import Backoff
 from fspbx_sms.core.phone_events import PhoneEvents
+from fspbx_sms.core.push import PushNotify
 from fspbx_sms.core.retention import cutoff_for, purge_before
 from fspbx_sms.core.routing import RoutingPolicy
 from fspbx_sms.core.secrets import CredentialBox, load_master_key
@@ -124,6 +125,7 @@ class Service:
                     JobKind.EMAIL: EmailCopy(
                         services.sessions, smtp_settings(settings), settings.base_url, services.media
                     ),
+                    JobKind.NOTIFY: PushNotify(services.sessions, services.media, settings.base_url),
                     JobKind.MEDIA: MediaFetch(
                         services.sessions, services.adapters, services.media, settings.media_max_bytes
                     ),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import email
 import email.policy
+import hmac
 import json
 import struct
 import zlib
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug import Request, Response
 
+from fspbx_sms.core.push import sign
 from fspbx_sms.models import Media, Message, MessageStatus, OptOut, Origin
 from tests.service_process import ServiceProcess, free_port
 from tests.telnyx_account import Telnyx, fixture, received
@@ -211,3 +213,26 @@ def test_segments_are_counted_and_old_messages_purged(service, telnyx, esl, db_e
                                    else "UPDATE messages SET created_at = datetime(created_at, '-40 days')")
     assert service.cli_json("purge", "--days", "30") == {"purged_messages": 1, "older_than_days": 30}
     assert _messages(db_engine) == []
+
+
+def test_mobile_app_push_is_signed_and_retried(service, telnyx, esl, httpserver):
+    """An extension with a push URL: the text is POSTed there as JSON, HMAC-signed; a 503 is retried."""
+    configured = service.cli_json("extension", "set", EXT, "--push-url", httpserver.url_for("/push"))
+    service.cli("number", "add", OURS, "--carrier", "telnyx-main", "--extension", EXT)
+    pushes: list[Request] = []
+
+    def app(request: Request) -> Response:
+        pushes.append(request)
+        return Response("", status=503 if len(pushes) == 1 else 204)
+
+    httpserver.expect_request("/push", method="POST").respond_with_handler(app)
+    service.wait_esl_connected()
+    assert telnyx.post(received(OURS, REMOTE, "ping the app", "in-push")).status_code == 200
+    esl.wait_for(lambda: len(pushes) == 2, timeout=15)
+    last = pushes[-1]
+    body = last.get_data()
+    expected = sign(configured["push_secret"], last.headers["X-Fspbx-Timestamp"], body)
+    assert hmac.compare_digest(last.headers["X-Fspbx-Signature"], expected)
+    payload = json.loads(body)
+    assert (payload["from"], payload["our_number"], payload["text"]) == (REMOTE, OURS, "ping the app")
+    assert payload["extension"] == EXT

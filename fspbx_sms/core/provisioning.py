@@ -150,10 +150,19 @@ def update_extension(
     *,
     mobile_number: str | None = None,
     voicemail_sms: bool | None = None,
+    push_url: str | None = None,
     default_region: str = "US",
 ) -> Extension:
-    """Set an extension's mobile number (E.164) and whether voicemails are announced to it by SMS."""
+    """Set an extension's mobile number (E.164), whether voicemails are announced to it by SMS, and the mobile
+    app webhook its texts are pushed to (a signing secret is made the first time)."""
     extension = get_or_create_extension(session, address)
+    if push_url is not None:
+        url = push_url.strip()
+        if url and not url.startswith(("https://", "http://")):
+            raise ProvisioningError("the push URL must be an http:// or https:// URL")
+        extension.push_url = url
+        if url and not extension.push_secret:
+            extension.push_secret = secrets.token_urlsafe(32)
     if mobile_number is not None:
         extension.mobile_number = to_e164(mobile_number, default_region) if mobile_number.strip() else ""
     if voicemail_sms is not None:

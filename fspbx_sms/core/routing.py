@@ -140,11 +140,19 @@ def _store_inbound(
         queued += 1
     if number.purpose is NumberPurpose.USER and number.extension is not None:
         message.extension_id = number.extension_id
-        outbox.enqueue(session, JobKind.SIP, message, number.extension.address, max_attempts=policy.max_attempts)
-        queued += 1
+        queued += _to_extension(session, message, number.extension, policy)
     elif not number.email:
         _fail(message, f"{number.e164} has no destination extension or email")
     return queued
+
+
+def _to_extension(session: Session, message: Message, extension: Extension, policy: RoutingPolicy) -> int:
+    """Queue delivery to the extension's SIP devices, and to its mobile app when it has a push URL."""
+    outbox.enqueue(session, JobKind.SIP, message, extension.address, max_attempts=policy.max_attempts)
+    if not extension.push_url:
+        return 1
+    outbox.enqueue(session, JobKind.NOTIFY, message, extension.address, max_attempts=policy.max_attempts)
+    return 2
 
 
 def _auto_reply(session: Session, number: MessagingNumber, remote: str, text: str, policy: RoutingPolicy) -> int:
@@ -259,7 +267,7 @@ def _route_phone_text(
         select(Extension).where(Extension.domain_id == sender.domain_id, Extension.number == text.to_user)
     ).one_or_none()
     if recipient is not None:
-        outbox.enqueue(session, JobKind.SIP, message, recipient.address, max_attempts=policy.max_attempts)
+        _to_extension(session, message, recipient, policy)
         return
     if not looks_like_phone_number(text.to_user):
         _fail(message, f"{text.to_user!r} is neither an extension of {sender.domain.name} nor a phone number")
