@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from nacl.signing import SigningKey
 from pytest_httpserver import HTTPServer
+from werkzeug import Response
 
 from fspbx_sms.carriers import (
     PROVIDERS,
@@ -335,12 +336,23 @@ def test_accepted_send_without_message_id_is_not_retried(carrier, api, adapter):
     assert not failed.value.retryable
 
 
-def test_one_request_sends_to_one_number(carrier, api, adapter):
+def test_several_numbers_are_one_group_mms_and_more_than_eight_are_refused(carrier, api, adapter):
+    sent: list[dict] = []
+
+    def group_mms(request):
+        sent.append(request.get_json())
+        return Response(payload("send-response.json"), status=200, content_type="application/json")
+
+    api.expect_request("/v2/messages/group_mms", method="POST").respond_with_handler(group_mms)
     group = OutboundMessage(from_number="+15551234567", to_numbers=("+15559876543", "+15559876544"), text="hi")
+    assert adapter.send(group).carrier_message_id
+    assert sent == [{"from": "+15551234567", "to": ["+15559876543", "+15559876544"], "text": "hi"}]
+    crowd = OutboundMessage(from_number="+15551234567", to_numbers=tuple(f"+1555987650{n}" for n in range(9)),
+                            text="too many")
     with pytest.raises(CarrierError) as refused:
-        adapter.send(group)
+        adapter.send(crowd)
     assert not refused.value.retryable
-    assert api.log == []
+    assert len(api.log) == 1
 
 
 # -- webhooks: every documented payload ------------------------------------------------------------

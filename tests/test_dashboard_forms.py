@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug import Request, Response
 
-from fspbx_sms.carriers import InboundMessage
+from fspbx_sms.carriers import InboundMessage, WebhookRequest
 from fspbx_sms.core.delivery import CarrierSend
 from fspbx_sms.core.outbox import Backoff
 from fspbx_sms.core.routing import store_carrier_events
@@ -31,6 +31,7 @@ from fspbx_sms.models import (
 )
 from fspbx_sms.web.access import LoginThrottle
 from tests.dashboard_world import PASSWORD, PNG, World, build_world, csrf_token
+from tests.telnyx_account import fixture
 
 
 def telnyx_accepts(request: Request) -> Response:
@@ -372,3 +373,41 @@ def test_searches_match_percent_and_underscore_literally(world):
     assert len(list(csv.DictReader(io.StringIO(client.get("/logs/messages.csv?text=_").text)))) == 0
     assert "+15557650001" in client.get("/conversations/?q=100%25").text
     assert "+15557650001" not in client.get("/conversations/?q=%25%25").text
+
+
+def test_group_mms_thread_with_three_participants_and_a_reply_to_all(world, httpserver):
+    """Telnyx group MMS: texts from two members (the others in ``cc``) are one conversation; the reply goes out
+    as one group MMS to all three."""
+    a, b, c = "+15557650101", "+15557650102", "+15557650103"
+
+    def group_text(sender: str, others: list[str], message_id: str, text: str) -> bytes:
+        payload = fixture("message-received-sms.json")
+        data = payload["data"]["payload"]
+        data.update(id=message_id, text=text, to=[{"phone_number": "+15550001001"}],
+                    cc=[{"phone_number": n} for n in others])
+        data["from"]["phone_number"] = sender
+        return json.dumps(payload).encode()
+
+    with session_scope(world.services.sessions) as session:
+        account = session.get(CarrierAccount, world.carriers["a.test"])
+        adapter = world.services.adapters.get(account)
+        for body in (group_text(a, [b, c], "g-1", "who brings the cake?"), group_text(b, [a, c], "g-2", "me!")):
+            events = adapter.parse(WebhookRequest("POST", "https://x/", {}, {}, body))
+            store_carrier_events(session, account, events, world.services.policy)
+    key = ",".join(sorted((a, b, c)))
+    client = world.login("alice")
+    thread = f"/conversations/+15550001001/{key}"
+    page = client.get(thread).text
+    assert "who brings the cake?" in page and "me!" in page
+    sent: list[dict] = []
+
+    def group_mms(request: Request) -> Response:
+        sent.append(request.get_json())
+        return telnyx_accepts(request)
+
+    httpserver.expect_request("/v2/messages/group_mms", method="POST").respond_with_handler(group_mms)
+    assert post_form(client, thread, {"body": "I'll bring candles"}, action=thread + "/reply").status_code == 302
+    run_carrier_jobs(world, httpserver)
+    assert [(m["from"], sorted(m["to"]), m["text"]) for m in sent] == [
+        ("+15550001001", sorted((a, b, c)), "I'll bring candles")
+    ]

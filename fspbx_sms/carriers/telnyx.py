@@ -134,6 +134,10 @@ TIMESTAMP_HEADER = "telnyx-timestamp"
 TIMESTAMP_TOLERANCE = 300
 
 
+#: Telnyx group MMS: at most 8 recipients besides the sender.
+MAX_GROUP_RECIPIENTS = 8
+
+
 class TelnyxAdapter(CarrierAdapter):
     """Telnyx: bearer-token API key for sending, the account's Ed25519 public key for webhooks."""
 
@@ -194,11 +198,18 @@ class TelnyxAdapter(CarrierAdapter):
         )
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
-        """``POST /v2/messages``: one recipient per request; ``media_urls`` makes it an MMS."""
-        if len(message.to_numbers) != 1:
-            count = len(message.to_numbers)
-            raise CarrierError(f"sends to exactly one number per message, not {count}", carrier=self.provider)
-        body: dict[str, Any] = {"from": message.from_number, "to": message.to_numbers[0]}
+        """``POST /v2/messages`` to one number (``media_urls`` makes it an MMS); several numbers are a group MMS,
+        ``POST /v2/messages/group_mms`` with ``to`` as a list (at most 8 recipients, US/Canada)."""
+        count = len(message.to_numbers)
+        if not 1 <= count <= MAX_GROUP_RECIPIENTS:
+            raise CarrierError(
+                f"sends to 1 to {MAX_GROUP_RECIPIENTS} numbers per message, not {count}", carrier=self.provider
+            )
+        group = count > 1
+        body: dict[str, Any] = {
+            "from": message.from_number,
+            "to": list(message.to_numbers) if group else message.to_numbers[0],
+        }
         if message.text:
             body["text"] = message.text
         if message.media_urls:
@@ -207,7 +218,7 @@ class TelnyxAdapter(CarrierAdapter):
             body["messaging_profile_id"] = self.credentials["messaging_profile_id"]
         return requests.Request(
             "POST",
-            f"{self.base_url}/v2/messages",
+            f"{self.base_url}/v2/messages/group_mms" if group else f"{self.base_url}/v2/messages",
             json=body,
             headers={"Authorization": f"Bearer {self.credentials['api_key']}", "Accept": "application/json"},
         )

@@ -50,17 +50,22 @@ def compose(
         raise ComposeError(f"{number.e164} is disabled")
     if not body.strip() and not media:
         raise ComposeError("write a text or attach a picture")
-    remote = to_e164(to, policy.default_region)
-    if is_opted_out(session, number.e164, remote):
-        raise ComposeError(f"{remote} has opted out of texts from {number.e164} (they texted STOP)")
+    # Several numbers (comma separated, as a group conversation is keyed) make one group MMS to all of them.
+    remotes = list(dict.fromkeys(to_e164(part, policy.default_region) for part in to.split(",") if part.strip()))
+    if not remotes:
+        raise ComposeError("say who the text is for")
+    for remote in remotes:
+        if is_opted_out(session, number.e164, remote):
+            raise ComposeError(f"{remote} has opted out of texts from {number.e164} (they texted STOP)")
+    key = ",".join(sorted(remotes))
     message = Message(
         domain_id=number.domain_id,
         extension_id=number.extension_id,
         direction=Direction.OUTBOUND,
         origin=origin,
         our_number=number.e164,
-        remote_numbers=[remote],
-        remote_numbers_key=remote,
+        remote_numbers=remotes,
+        remote_numbers_key=key,
         body=body,
         segments=count_segments(body).segments,
         carrier_account_id=number.carrier_account_id,
@@ -72,7 +77,7 @@ def compose(
         events=[MessageEvent(kind=origin.value, status=MessageStatus.QUEUED, detail=f"written by {author}")],
     )
     session.add(message)
-    outbox.enqueue(session, JobKind.CARRIER, message, remote, max_attempts=policy.max_attempts)
+    outbox.enqueue(session, JobKind.CARRIER, message, key, max_attempts=policy.max_attempts)
     return message
 
 
@@ -86,9 +91,7 @@ def retry(session: Session, message: Message, author: str) -> int:
     """Make a failed message's dead jobs due again with fresh attempts; return how many were revived."""
     if message.status not in (MessageStatus.FAILED, MessageStatus.UNDELIVERED):
         raise ComposeError(f"only failed messages can be retried; this one is {message.status.value}")
-    dead = session.scalars(
-        select(Job).where(Job.message_id == message.id, Job.state == JobState.DEAD)
-    ).all()
+    dead = session.scalars(select(Job).where(Job.message_id == message.id, Job.state == JobState.DEAD)).all()
     if not dead:
         raise ComposeError("this message has no failed delivery to retry")
     now = utcnow()

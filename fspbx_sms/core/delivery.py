@@ -72,7 +72,7 @@ class CarrierSend:
                 return outbox.Fail(f"carrier account {message.carrier_account.name!r}: {err}")
             outgoing = OutboundMessage(
                 from_number=message.our_number,
-                to_numbers=(job.target,),
+                to_numbers=tuple(job.target.split(",")),  # a group conversation's key lists everyone
                 text=message.body,
                 media_urls=tuple(
                     self._base_url + self._media.signed_path(item.id)
@@ -107,6 +107,7 @@ class CarrierSend:
                 and outcome.code
                 and provider in PROVIDERS
                 and outcome.code in PROVIDERS[provider].opt_out_codes
+                and "," not in job.target  # a group refusal does not say which member opted out
             ):
                 opt_out(session, message.our_number, job.target, "carrier")
             if message.origin is Origin.SIP and message.extension is not None:
