@@ -94,6 +94,8 @@ class Settings:
     smtp_user: str = ""
     smtp_password: str = ""
     smtp_from: str = "fspbx-sms@localhost"
+    #: Command that prints a voicemail recording's transcript (the file path is appended); empty = none.
+    transcription_command: str = ""
     #: Messages (and their pictures) older than this many days are purged daily; 0 keeps everything.
     retention_days: int = 0
     #: The automatic answer to a HELP text; empty = no answer.

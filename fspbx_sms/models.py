@@ -143,6 +143,8 @@ class JobKind(enum.StrEnum):
     MEDIA = "media"
     #: Call a push/notification hook.
     NOTIFY = "notify"
+    #: Transcribe a voicemail recording before its SMS notice goes out.
+    TRANSCRIBE = "transcribe"
 
 
 class JobState(enum.StrEnum):

@@ -22,6 +22,7 @@ from fspbx_sms.core.routing import RoutingPolicy
 from fspbx_sms.core.secrets import CredentialBox, load_master_key
 from fspbx_sms.core.services import Services
 from fspbx_sms.core.sip_delivery import SipDelivery
+from fspbx_sms.core.transcription import Transcribe
 from fspbx_sms.core.workers import WorkerPool
 from fspbx_sms.db import make_engine, make_session_factory, session_scope, upgrade
 from fspbx_sms.esl import EslClient
@@ -46,6 +47,7 @@ def build_services(settings: Settings) -> Services:
             default_region=settings.default_region,
             help_reply=settings.help_reply,
             voicemail_template=settings.voicemail_sms_template,
+            transcribe_voicemail=bool(settings.transcription_command),
         ),
     )
 
@@ -126,6 +128,9 @@ class Service:
                         services.sessions, smtp_settings(settings), settings.base_url, services.media
                     ),
                     JobKind.NOTIFY: PushNotify(services.sessions, services.media, settings.base_url),
+                    JobKind.TRANSCRIBE: Transcribe(
+                        services.sessions, settings.transcription_command, settings.job_max_attempts
+                    ),
                     JobKind.MEDIA: MediaFetch(
                         services.sessions, services.adapters, services.media, settings.media_max_bytes
                     ),

@@ -10,6 +10,7 @@ import email.policy
 import hmac
 import json
 import struct
+import sys
 import zlib
 
 import pytest
@@ -236,3 +237,26 @@ def test_mobile_app_push_is_signed_and_retried(service, telnyx, esl, httpserver)
     payload = json.loads(body)
     assert (payload["from"], payload["our_number"], payload["text"]) == (REMOTE, OURS, "ping the app")
     assert payload["extension"] == EXT
+
+
+def test_voicemail_sms_carries_the_transcript_of_the_configured_command(service_env, esl, httpserver, tmp_path):
+    """With a transcription command, the notice waits for its transcript and carries a summary of it."""
+    script = tmp_path / "transcribe.py"
+    script.write_text("import sys\nprint('Hi, it is Alice,', 'call me back about', sys.argv[1].rsplit('/', 1)[-1])\n")
+    service = ServiceProcess({**service_env, "FSPBX_SMS_TRANSCRIPTION_COMMAND": f"{sys.executable} {script}"},
+                             workdir=tmp_path)
+    carrier = Carrier(httpserver)
+    try:
+        service.start()
+        Telnyx(service, httpserver)
+        service.cli("number", "add", "+15550009999", "--carrier", "telnyx-main", "--system", "--domain", "pbx.test")
+        service.cli("extension", "set", EXT, "--mobile", "+15557650000", "--voicemail-sms")
+        service.wait_esl_connected()
+        esl.voicemail_left("1001", caller_id_name="Alice", caller_id_number="5551112222", length_seconds=9)
+        esl.wait_for(lambda: len(carrier.sent) == 1, timeout=15)
+    finally:
+        service.stop()
+    text = carrier.sent[0]["text"]
+    assert text.startswith("New voicemail for 1001 from Alice 5551112222")
+    assert "Transcript: Hi, it is Alice, call me back about " in text
+    assert text.endswith(".wav")

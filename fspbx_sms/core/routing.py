@@ -60,6 +60,8 @@ class RoutingPolicy:
     help_reply: str = ""
     #: Voicemail SMS text for domains without their own template.
     voicemail_template: str = "New voicemail for {mailbox} from {caller_name} {caller_number}."
+    #: Whether a transcription command is configured (voicemail notices then wait for their transcript).
+    transcribe_voicemail: bool = False
 
 
 def _remote_key(numbers: list[str]) -> str:

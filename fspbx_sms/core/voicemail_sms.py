@@ -91,5 +91,9 @@ def queue_voicemail_notice(session: Session, event: VoicemailEvent, policy: Rout
         events=[MessageEvent(kind="voicemail", detail=f"voicemail {event.vm_uuid} for {extension.address}")],
     )
     session.add(message)
-    outbox.enqueue(session, JobKind.CARRIER, message, mobile, max_attempts=policy.max_attempts)
+    if policy.transcribe_voicemail and event.file_path:
+        # The notice waits for its transcript (see core/transcription.py), then goes out with or without it.
+        outbox.enqueue(session, JobKind.TRANSCRIBE, message, event.file_path, max_attempts=3)
+    else:
+        outbox.enqueue(session, JobKind.CARRIER, message, mobile, max_attempts=policy.max_attempts)
     return message
