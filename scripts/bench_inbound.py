@@ -51,12 +51,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--extensions", type=int, default=10, help="texts are spread over this many extensions")
     parser.add_argument("--postgres", default="", help="admin URL, e.g. postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="fspbx-bench-"))
     simulator = EslSimulator(answer_delay=0.0).start()
-    simulator.register("1001", "pbx.test")
+    extensions = [str(1001 + n) for n in range(args.extensions)]
+    for extension in extensions:
+        simulator.register(extension, "pbx.test")
     env = {
         "FSPBX_SMS_DATABASE_URL": _database(workdir, args.postgres),
         "FSPBX_SMS_ESL_HOST": simulator.host,
@@ -70,7 +73,9 @@ def main() -> None:
     public = base64.b64encode(bytes(key.verify_key)).decode()
     account = service.cli_json("carrier", "add", "--provider", "telnyx", "--name", "bench",
                                "--set", "api_key=bench", "--set", f"public_key={public}")
-    service.cli("number", "add", "+15550001001", "--carrier", "bench", "--extension", "1001@pbx.test")
+    for n, extension in enumerate(extensions):
+        number = f"+1555000{2000 + n}"
+        service.cli("number", "add", number, "--carrier", "bench", "--extension", f"{extension}@pbx.test")
     service.start()
     service.wait_esl_connected()
     template = json.loads(PAYLOAD.read_bytes())
@@ -81,7 +86,7 @@ def main() -> None:
     def post(n: int) -> int:
         payload = json.loads(json.dumps(template))
         payload["data"]["payload"].update(id=f"bench-{n}", text=f"benchmark text {n}")
-        payload["data"]["payload"]["to"][0]["phone_number"] = "+15550001001"
+        payload["data"]["payload"]["to"][0]["phone_number"] = f"+1555000{2000 + n % len(extensions)}"
         body = json.dumps(payload).encode()
         stamp = str(int(time.time()))
         signature = base64.b64encode(key.sign(stamp.encode() + b"|" + body).signature).decode()
@@ -104,7 +109,7 @@ def main() -> None:
     assert statuses == [200] * args.texts, f"non-200 answers: {sorted(set(statuses))}"
     assert bodies == sorted(f"benchmark text {n}".encode() for n in range(args.texts)), "lost or doubled texts"
     backend = "PostgreSQL" if args.postgres else "SQLite"
-    print(f"{backend}: {args.texts} texts, {args.clients} clients")
+    print(f"{backend}: {args.texts} texts to {len(extensions)} extensions, {args.clients} clients")
     print(f"  webhooks accepted: {args.texts / accepted:,.0f}/s ({accepted:.1f} s)")
     print(f"  delivered to the phone, end to end: {args.texts / delivered:,.0f}/s ({delivered:.1f} s)")
     print("  every text delivered exactly once")

@@ -162,3 +162,18 @@ def test_two_service_processes_on_one_postgresql_never_send_a_text_twice(
         assert set(session.scalars(select(Message.status))) == {MessageStatus.SENT}
     done_line = re.compile(r"job \d+ carrier \+15557654321 -> done")
     assert done_line.search(first.log) and done_line.search(second.log)  # both processes did part of the work
+
+
+def test_wake_oldest_only_releases_one_job_per_target(db_engine):
+    """For ordered deliveries: only the oldest waiting job of each target becomes due."""
+    with Session(db_engine, expire_on_commit=False) as session:
+        jobs = [_message_with_job(session, target=target) for target in ("1001@a", "1001@a", "1002@a", "1002@a")]
+        session.execute(update(Job).values(state=JobState.WAITING))
+        session.commit()
+    with Session(db_engine, expire_on_commit=False) as session, session.begin():
+        assert outbox.wake(session, JobKind.CARRIER, "1001@a", oldest_only=True) == 1
+    with Session(db_engine, expire_on_commit=False) as session, session.begin():
+        assert outbox.wake(session, JobKind.CARRIER, oldest_only=True) == 2  # the next of 1001, the first of 1002
+    with Session(db_engine, expire_on_commit=False) as session:
+        states = {job.id: job.state for job in session.scalars(select(Job))}
+    assert [states[job.id] for job in jobs] == [JobState.PENDING, JobState.PENDING, JobState.PENDING, JobState.WAITING]

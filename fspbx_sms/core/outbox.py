@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from fspbx_sms.models import Job, JobKind, JobState, Message, MessageStatus, utcnow
@@ -151,10 +151,19 @@ def record(session: Session, job_id: int, worker_id: str, outcome: Outcome, back
     return job
 
 
-def wake(session: Session, kind: JobKind, target: str | None = None) -> int:
-    """Make waiting jobs of ``kind`` (for ``target``, or all) due now; return how many."""
+def wake(session: Session, kind: JobKind, target: str | None = None, *, oldest_only: bool = False) -> int:
+    """Make waiting jobs of ``kind`` (for ``target``, or all) due now; return how many.
+
+    ``oldest_only`` wakes just the oldest waiting job of each target: for deliveries that go out one after
+    another, each finished job wakes the next, instead of every waiting job waking only to wait again.
+    """
     statement = update(Job).where(Job.kind == kind, Job.state == JobState.WAITING)
     if target is not None:
         statement = statement.where(Job.target == target)
+    if oldest_only:
+        oldest = select(func.min(Job.id)).where(Job.kind == kind, Job.state == JobState.WAITING)
+        if target is not None:
+            oldest = oldest.where(Job.target == target)
+        statement = statement.where(Job.id.in_(oldest.group_by(Job.target)))
     now = utcnow()
     return session.execute(statement.values(state=JobState.PENDING, next_run_at=now, updated_at=now)).rowcount

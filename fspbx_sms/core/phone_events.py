@@ -65,7 +65,7 @@ class PhoneEvents:
         with session_scope(self._sessions) as session:
             if registration.kind == "register":
                 new = _remember(session, registration)
-                woken = outbox.wake(session, JobKind.SIP, address)
+                woken = outbox.wake(session, JobKind.SIP, address, oldest_only=True)
             else:
                 new, woken = False, 0
                 _forget(session, registration)
@@ -104,7 +104,7 @@ class PhoneEvents:
     def connected(self) -> None:
         """(Re)connected to FreeSWITCH: registrations may have changed meanwhile: retry every wait."""
         with session_scope(self._sessions) as session:
-            woken = outbox.wake(session, JobKind.SIP)
+            woken = outbox.wake(session, JobKind.SIP, oldest_only=True)
         if woken:
             self._notify()
 

@@ -226,7 +226,7 @@ class SipDelivery:
             self._wait_or_email(session, job, message)
         _record(session, job, message, outcome)
         if job.state in (JobState.DONE, JobState.DEAD):
-            outbox.wake(session, JobKind.SIP, job.target)
+            outbox.wake(session, JobKind.SIP, job.target, oldest_only=True)
         elif isinstance(outcome, outbox.Wait) and not offline and not _older_unfinished(session, job):
             # The older text finished while this job was deciding to wait for it.
             job.state, job.next_run_at = JobState.PENDING, utcnow()
