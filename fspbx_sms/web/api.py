@@ -129,18 +129,23 @@ def send():
         ).one_or_none()
         if number is None:
             abort(404, "'from' is not one of your numbers")
-        try:
-            with session.begin_nested():
-                sent = compose(
-                    session, number=number, to=str(body.get("to", "")), body=str(body.get("text", "")), media=[],
-                    origin=Origin.API, policy=services.policy, author=scope.username,
-                )
-        except (ComposeError, InvalidNumber) as err:
-            abort(400, str(err))
-        session.flush()
-        result = row_of(sent)
-    services.notify_workers()
+        result = _queue_text(session, number, body, scope)
+    services_of(current_app).notify_workers()
     return jsonify(result), 201
+
+
+def _queue_text(session, number: MessagingNumber, body: dict, scope: Scope) -> dict:
+    """Queue ``body``'s text from ``number`` (400 with the reason when it cannot go); the message as JSON."""
+    try:
+        with session.begin_nested():
+            sent = compose(
+                session, number=number, to=str(body.get("to", "")), body=str(body.get("text", "")), media=[],
+                origin=Origin.API, policy=services_of(current_app).policy, author=scope.username,
+            )
+    except (ComposeError, InvalidNumber) as err:
+        abort(400, str(err))
+    session.flush()
+    return row_of(sent)
 
 
 @bp.post("/notifications")
@@ -166,15 +171,6 @@ def notify():
         number = session.scalars(query.order_by(MessagingNumber.id)).first()
         if number is None:
             abort(404, "no system notification number in that domain")
-        try:
-            with session.begin_nested():
-                sent = compose(
-                    session, number=number, to=str(body.get("to", "")), body=str(body.get("text", "")), media=[],
-                    origin=Origin.API, policy=services.policy, author=scope.username,
-                )
-        except (ComposeError, InvalidNumber) as err:
-            abort(400, str(err))
-        session.flush()
-        result = row_of(sent)
-    services.notify_workers()
+        result = _queue_text(session, number, body, scope)
+    services_of(current_app).notify_workers()
     return jsonify(result), 201
