@@ -35,15 +35,20 @@ from tests.service_process import ServiceProcess
 PAYLOAD = Path(__file__).resolve().parent.parent / "tests" / "payloads" / "telnyx" / "message-received-sms.json"
 
 
-def _database(workdir: Path, postgres: str) -> str:
-    if not postgres:
-        return f"sqlite:///{workdir / 'bench.sqlite3'}"
-    name = f"fspbx_bench_{uuid.uuid4().hex[:8]}"
+def _admin(postgres: str, statement: str) -> None:
     admin = create_engine(driver_url(postgres), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
+        connection.execute(text(statement))
     admin.dispose()
-    return postgres.rsplit("/", 1)[0] + "/" + name
+
+
+def _database(workdir: Path, postgres: str) -> tuple[str, str]:
+    """A fresh database for the run: its URL, and its name on PostgreSQL (to drop afterwards)."""
+    if not postgres:
+        return f"sqlite:///{workdir / 'bench.sqlite3'}", ""
+    name = f"fspbx_bench_{uuid.uuid4().hex[:8]}"
+    _admin(postgres, f'CREATE DATABASE "{name}"')
+    return postgres.rsplit("/", 1)[0] + "/" + name, name
 
 
 def main() -> None:
@@ -56,12 +61,13 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="fspbx-bench-"))
+    database_url, database_name = _database(workdir, args.postgres)
     simulator = EslSimulator(answer_delay=0.0).start()
     extensions = [str(1001 + n) for n in range(args.extensions)]
     for extension in extensions:
         simulator.register(extension, "pbx.test")
     env = {
-        "FSPBX_SMS_DATABASE_URL": _database(workdir, args.postgres),
+        "FSPBX_SMS_DATABASE_URL": database_url,
         "FSPBX_SMS_ESL_HOST": simulator.host,
         "FSPBX_SMS_ESL_PORT": str(simulator.port),
         "FSPBX_SMS_SECRET_KEY": "benchmark-secret-key-0123456789abcdef",
@@ -105,6 +111,8 @@ def main() -> None:
     finally:
         service.stop()
         simulator.stop()
+        if database_name:
+            _admin(args.postgres, f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)')
     bodies = sorted(d.body for d in simulator.deliveries)
     assert statuses == [200] * args.texts, f"non-200 answers: {sorted(set(statuses))}"
     assert bodies == sorted(f"benchmark text {n}".encode() for n in range(args.texts)), "lost or doubled texts"
