@@ -124,6 +124,57 @@ def test_missing_signature_headers_are_unauthenticated(missing):
     assert refused.value.status_code == 401
 
 
+# -- Plivo's published V2 vector (messaging callbacks) -----------------------------------------------
+# plivo/plivo-ruby spec/signature_spec.rb and plivo/plivo-dotnet TestSignature.cs (TestSignatureV2Pass/Fail).
+V2_URL, V2_NONCE, V2_TOKEN = "https://answer.url", "12345", "my_auth_token"
+V2_SIGNATURE = "ehV3IKhLysWBxC1sy8INm0qGoQYdYsHwuoKjsX7FsXc="
+
+
+def _v2(url: str, signature: str, *, header: str = "X-Plivo-Signature-V2", nonce: str = V2_NONCE) -> WebhookRequest:
+    headers = {header: signature, "X-Plivo-Signature-V2-Nonce": nonce}
+    return WebhookRequest(method="POST", url=url, headers=headers, query={}, body=CASE.payload("status-sent.form"))
+
+
+@pytest.mark.parametrize("header", ["X-Plivo-Signature-V2", "X-Plivo-Signature-Ma-V2"])
+def test_plivos_published_v2_signature_is_accepted_without_v3_headers(header):
+    adapter = PlivoAdapter({"auth_id": AUTH_ID, "auth_token": V2_TOKEN})
+    adapter.verify(_v2(V2_URL, V2_SIGNATURE, header=header))
+    # V2 signs the URL without its query string.
+    adapter.verify(_v2(V2_URL + "?account=1", V2_SIGNATURE))
+
+
+@pytest.mark.parametrize(
+    ("token", "url", "nonce"),
+    [("my_auth_tokens", V2_URL, V2_NONCE), (V2_TOKEN, V2_URL + "/other", V2_NONCE), (V2_TOKEN, V2_URL, "12346")],
+    ids=["other-token", "other-url", "other-nonce"],
+)
+def test_the_v2_vector_does_not_fit_anything_else(token, url, nonce):
+    with pytest.raises(WebhookAuthError) as refused:
+        PlivoAdapter({"auth_id": AUTH_ID, "auth_token": token}).verify(_v2(url, V2_SIGNATURE, nonce=nonce))
+    assert refused.value.status_code == 403
+
+
+def test_v3_headers_are_checked_even_when_v2_headers_are_valid():
+    """A request with both: the stronger V3 decides (a valid V2 cannot cover forged fields)."""
+    request = WebhookRequest(
+        method="POST", url=V2_URL, query={}, body=CASE.payload("status-sent.form"),
+        headers={"X-Plivo-Signature-V2": V2_SIGNATURE, "X-Plivo-Signature-V2-Nonce": V2_NONCE,
+                 "X-Plivo-Signature-V3": "Zm9yZ2Vk", "X-Plivo-Signature-V3-Nonce": V2_NONCE},
+    )
+    with pytest.raises(WebhookAuthError):
+        PlivoAdapter({"auth_id": AUTH_ID, "auth_token": V2_TOKEN}).verify(request)
+
+
+def test_main_account_v3_signature_is_accepted():
+    adapter = PlivoAdapter({"auth_id": AUTH_ID, "auth_token": VECTOR_TOKEN})
+    request = WebhookRequest(
+        method="POST", url=VECTOR_URL, query={}, body=FORM.encode(),
+        headers={"X-Plivo-Signature-Ma-V3": "iAjE5QqI37mbkYe4w3jTMudqEzbDufdqi7sYwTu64e0=",
+                 "X-Plivo-Signature-V3-Nonce": VECTOR_NONCE},
+    )
+    adapter.verify(request)
+
+
 # -- webhooks ---------------------------------------------------------------------------------------
 
 
@@ -138,13 +189,16 @@ def test_delivered_code_000_is_no_error():
     assert (update.status, update.error_code) == (DeliveryStatus.DELIVERED, None)
 
 
-def test_media_numbered_from_zero_or_one_keep_their_order():
-    # The incoming-message reference numbers media from 1; Plivo's support article shows Media0, Media1…
+@pytest.mark.parametrize("text_field", ["Body", "Text"])
+def test_media_numbered_from_zero_or_one_keep_their_order(text_field):
+    # The incoming-message reference numbers media from 1 and puts MMS text in Body; the Messages API reference and
+    # the Receive MMS guide read Text and Media0, and Plivo's support article numbers Media0, Media1…
     body = urlencode(
-        {"MessageUUID": "u1", "From": "1", "To": "2", "Type": "mms", "Body": "", "MediaCount": "3",
+        {"MessageUUID": "u1", "From": "1", "To": "2", "Type": "mms", text_field: "Look", "MediaCount": "3",
          "Media10": "https://m/c", "Media0": "https://m/a", "Media2": "https://m/b"}
     ).encode()
     [message] = _adapter().handle_webhook(CASE.webhook(body))
+    assert message.text == "Look"
     assert [media.url for media in message.media] == ["https://m/a", "https://m/b", "https://m/c"]
 
 
@@ -192,12 +246,15 @@ def test_send_mms_with_status_callback(api):
 @pytest.mark.parametrize(
     ("body", "http_status", "text", "retryable"),
     [
-        (CASE.payload("error-400-invalid-dst.json"), 400, "invalid 'dst' parameter", False),
-        (CASE.payload("error-401-authentication.json"), 401, "authentication failed", False),
+        (CASE.payload("error-400-invalid-number.json"), 400, "19332631167 is not a valid phone number", False),
+        (CASE.payload("error-400-not-mms-enabled.json"), 400, "19003356789 is not an MMS enabled phone number", False),
+        # Plivo's 401 carries no api_id.
+        (CASE.payload("error-401-credentials-not-provided.json"), 401, "authentication credentials were not provided",
+         False),
         (b'{"api_id": "x", "error": {"dst": "invalid number"}}', 400, "dst: invalid number", False),
         (b"<html>bad gateway</html>", 502, "BAD GATEWAY", True),
     ],
-    ids=["invalid-dst", "auth", "field-errors", "proxy-502"],
+    ids=["invalid-number", "not-mms-enabled", "auth-no-api-id", "field-errors", "proxy-502"],
 )
 def test_send_errors_keep_plivos_text(api, adapter, body, http_status, text, retryable):
     api.expect_oneshot_request(CASE.send_path, method="POST").respond_with_data(body, status=http_status)

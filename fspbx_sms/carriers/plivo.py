@@ -4,7 +4,10 @@ Sending: https://www.plivo.com/docs/messaging/api/messages/ (the Message object 
 Incoming messages: https://www.plivo.com/docs/messaging/api/message/handling-incoming
 Status callbacks: https://www.plivo.com/docs/messaging/api/message/message-status-callbacks
 Signatures: the SDKs' ``validate_v3_signature`` (plivo-python ``plivo/utils/signature_v3.py``): HMAC-SHA256
-with the auth token over URL, sorted parameters and a nonce
+with the auth token over URL, sorted parameters and a nonce. Plivo's messaging signature page
+(https://www.plivo.com/docs/messaging/concepts/signature-validation) documents message callbacks with the older
+V2 headers only (``validate_signature``: HMAC-SHA256 over the URL without its query and the nonce), so a callback
+without V3 headers is checked against V2.
 """
 
 from __future__ import annotations
@@ -81,6 +84,11 @@ MAX_MEDIA = 10
 
 SIGNATURE_HEADER = "X-Plivo-Signature-V3"
 NONCE_HEADER = "X-Plivo-Signature-V3-Nonce"
+#: Signed with the main account's token when the number belongs to a subaccount.
+MAIN_SIGNATURE_HEADER = "X-Plivo-Signature-Ma-V3"
+V2_SIGNATURE_HEADER = "X-Plivo-Signature-V2"
+V2_MAIN_SIGNATURE_HEADER = "X-Plivo-Signature-Ma-V2"
+V2_NONCE_HEADER = "X-Plivo-Signature-V2-Nonce"
 AUTH_ID = re.compile(r"[MS]A[A-Z0-9]{18}")
 MEDIA_FIELD = re.compile(r"Media(\d{1,3})")
 
@@ -112,8 +120,9 @@ class PlivoAdapter(CarrierAdapter):
     webhook_auth: ClassVar[str] = (
         "X-Plivo-Signature-V3 with X-Plivo-Signature-V3-Nonce: HMAC-SHA256 with the auth token over the "
         "callback URL, the sorted form fields and the nonce, base64; the URL set on the application must be "
-        "exactly the one fspbx-sms prints. No time is signed, so replays are stopped by ignoring repeated "
-        "MessageUUIDs"
+        "exactly the one fspbx-sms prints. Callbacks carrying only the older X-Plivo-Signature-V2 (URL and nonce, "
+        "not the fields: Plivo's messaging default) are checked against that. No time is signed, so replays are "
+        "stopped by ignoring repeated MessageUUIDs"
     )
 
     @classmethod
@@ -191,15 +200,23 @@ class PlivoAdapter(CarrierAdapter):
         return ErrorDetail(code=None, text=error if isinstance(error, str) and error else None)
 
     def verify(self, request: WebhookRequest, *, now: float | None = None) -> None:
-        """Check the V3 signature (any of a comma-separated list, one per active auth token) against the nonce."""
-        signatures = request.headers.get(SIGNATURE_HEADER, "")
-        nonce = request.headers.get(NONCE_HEADER, "")
-        if not signatures or not nonce:
-            raise WebhookAuthError(f"missing {SIGNATURE_HEADER} or {NONCE_HEADER} header", status_code=401)
-        expected = compute_signature(self.credentials["auth_token"], request, nonce).encode()
-        matches = [hmac.compare_digest(expected, given.strip().encode()) for given in signatures.split(",")]
-        if not any(matches):
-            raise WebhookAuthError(f"{SIGNATURE_HEADER} does not match the URL, fields and nonce")
+        """Check the V3 signature (any of a comma-separated list, one per active auth token) against the nonce;
+        a callback with no V3 headers at all is checked against its V2 signature instead."""
+        token = self.credentials["auth_token"]
+        headers = request.headers
+        if headers.get(SIGNATURE_HEADER) or headers.get(MAIN_SIGNATURE_HEADER) or not headers.get(V2_NONCE_HEADER):
+            nonce = headers.get(NONCE_HEADER, "")
+            signatures = ",".join(filter(None, (headers.get(SIGNATURE_HEADER), headers.get(MAIN_SIGNATURE_HEADER))))
+            if not signatures or not nonce:
+                raise WebhookAuthError(f"missing {SIGNATURE_HEADER} or {NONCE_HEADER} header", status_code=401)
+            if not _any_match(compute_signature(token, request, nonce), signatures):
+                raise WebhookAuthError(f"{SIGNATURE_HEADER} does not match the URL, fields and nonce")
+            return
+        signatures = ",".join(filter(None, (headers.get(V2_SIGNATURE_HEADER), headers.get(V2_MAIN_SIGNATURE_HEADER))))
+        if not signatures:
+            raise WebhookAuthError(f"missing {V2_SIGNATURE_HEADER} header", status_code=401)
+        if not _any_match(compute_v2_signature(token, request.url, headers[V2_NONCE_HEADER]), signatures):
+            raise WebhookAuthError(f"{V2_SIGNATURE_HEADER} does not match the URL and nonce")
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage | StatusUpdate]:
         """One event per callback: an incoming SMS/MMS or a status callback; anything else gives []."""
@@ -225,6 +242,18 @@ def compute_signature(auth_token: str, request: WebhookRequest, nonce: str) -> s
         signed = f"{base}?{query}" if query else base
     digest = hmac.new(auth_token.encode(), f"{signed}.{nonce}".encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
+
+
+def compute_v2_signature(auth_token: str, url: str, nonce: str) -> str:
+    """Plivo's V2 signature: HMAC-SHA256 with the auth token over the URL without its query, then the nonce."""
+    parts = urlsplit(url)
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return base64.b64encode(hmac.new(auth_token.encode(), (base + nonce).encode(), hashlib.sha256).digest()).decode()
+
+
+def _any_match(expected: str, signatures: str) -> bool:
+    """True when one of the comma-separated signatures is ``expected`` (compared in constant time)."""
+    return any(hmac.compare_digest(expected.encode(), given.strip().encode()) for given in signatures.split(","))
 
 
 def plivo_event(form: PlivoIncomingForm | PlivoStatusForm | dict[str, str]) -> InboundMessage | StatusUpdate | None:

@@ -75,9 +75,9 @@ class PlivoCase(CarrierCase):
         return 202, {"Content-Type": "application/json"}, body
 
     def send_error(self, kind: str) -> Answer:
-        """An invalid destination (400), a server error (500), or rate limiting (429)."""
+        """An invalid destination number (400), a server error (500), or rate limiting (429)."""
         if kind == "permanent":
-            return 400, {"Content-Type": "application/json"}, self.payload("error-400-invalid-dst.json")
+            return 400, {"Content-Type": "application/json"}, self.payload("error-400-invalid-number.json")
         if kind == "retryable":
             return 500, {"Content-Type": "text/plain"}, b"Internal Server Error"
         return 429, {"Content-Type": "text/plain", "Retry-After": "7"}, b"Too Many Requests"
