@@ -175,6 +175,16 @@ def test_the_same_inbound_message_as_form_or_json_gives_the_same_event():
     )
 
 
+def test_clicksends_example_push_gives_the_same_event_as_json_or_form():
+    """The JSON push carries numbers (timestamp, user_id) where the form carries text."""
+    adapter = CASE.adapter()
+    (from_json,) = adapter.handle_webhook(CASE.webhook(CASE.payload("inbound-sms.json")))
+    (from_form,) = adapter.handle_webhook(CASE.webhook(CASE.payload("inbound-sms.form")))
+    assert from_json.received_at == from_form.received_at
+    assert from_json.received_at.isoformat() == "2026-04-01T03:08:47+00:00"
+    assert (from_json.carrier_message_id, from_json.text) == (from_form.carrier_message_id, from_form.text)
+
+
 @pytest.mark.parametrize("body", [b"user_id=1&subaccount_id=1", b"", b"{}"])
 def test_pushes_of_neither_kind_are_ignored(body):
     assert CASE.adapter().handle_webhook(CASE.webhook(body)) == []

@@ -89,6 +89,30 @@ def test_twilios_published_signatures_are_accepted(url, signature):
     adapter.verify(_vector_request(url, signature))
 
 
+# twilio-labs/plugin-webhook test/commands/webhook/invoke.test.js: the plugin posts inbound-sms.form to this URL,
+# signed with these auth tokens; the second and third vectors are the same body with Body="Ahoy from tests".
+PLUGIN_URL = "https://handler.twilio.com/twiml/EH" + "a" * 32
+
+
+@pytest.mark.parametrize(
+    ("token", "body_value", "signature"),
+    [
+        ("1" * 32, None, "kztpITUtQNpvjXiMmV/bZ6jnYms="),
+        ("1" * 32, '"Ahoy from tests"', "1kiKLAAQcu0UvIjTvxwAn8fuZKA="),
+        ("2" * 32, '"Ahoy from tests"', "oJQDvws9zhcj03RHMOW7CShnLvs="),
+    ],
+    ids=["default-values", "data-override", "custom-auth-token"],
+)
+def test_twilio_cli_webhook_plugin_vectors_over_the_inbound_fixture(token, body_value, signature):
+    body = CASE.payload("inbound-sms.form")
+    if body_value is not None:
+        body = body.replace(b"&Body=Ahoy&", b"&" + urlencode({"Body": body_value}).encode() + b"&")
+    adapter = TwilioAdapter({"account_sid": ACCOUNT_SID, "auth_token": token})
+    adapter.verify(_vector_request(PLUGIN_URL, signature, body))
+    [message] = adapter.parse(_vector_request(PLUGIN_URL, signature, body))
+    assert message.text == (body_value or "Ahoy")
+
+
 def test_twilios_duplicate_parameter_vector_is_accepted():
     # test_compute_signature_duplicate_multi_dict: Digits twice, signed sorted.
     body = b"Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234"
@@ -132,12 +156,13 @@ def test_signature_header_name_is_case_insensitive():
 # -- webhooks: parsing -----------------------------------------------------------------------------
 
 
-def test_inbound_mms_keeps_each_media_type():
+def test_inbound_mms_keeps_its_media_type_and_every_field():
     [message] = _adapter().handle_webhook(CASE.webhook(CASE.payload("inbound-mms.form")))
     assert isinstance(message, InboundMessage)
-    assert [media.content_type for media in message.media] == ["image/jpeg", "image/png"]
+    assert [media.content_type for media in message.media] == ["image/jpeg"]
     assert all(isinstance(media, InboundMedia) for media in message.media)
-    assert message.raw["AccountSid"] == "AC" + "a" * 32
+    assert message.raw["AccountSid"] == "AC" + "b" * 32
+    assert message.raw["MessagingServiceSid"] == "MG" + "a" * 32
 
 
 def test_failed_status_keeps_twilios_error_code_and_message():
@@ -220,7 +245,7 @@ def test_send_posts_the_form_and_status_callback_and_logs_no_secret(api, caplog)
 @pytest.mark.parametrize(
     ("fixture", "http_status", "code", "retryable"),
     [
-        ("error-400-21211-invalid-to.json", 400, "21211", False),
+        ("error-400-21201-no-to-number.json", 400, "21201", False),
         ("error-400-21610-unsubscribed.json", 400, "21610", False),
         ("error-429-20429-too-many-requests.json", 429, "20429", True),
         ("error-500-20500-internal.json", 500, "20500", True),

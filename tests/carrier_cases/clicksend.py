@@ -17,6 +17,7 @@ from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
 URL = "https://sms.example.com/webhooks/clicksend/1"
 FORM = "application/x-www-form-urlencoded"
 SENT_ID = "BF7AD270-0DE2-418B-B606-71D527D9C1AE"
+INBOUND_ID = "1F12D781-99C1-6D94-96FE-F5A311C8997D"
 
 
 class ClickSendCase(CarrierCase):
@@ -36,10 +37,8 @@ class ClickSendCase(CarrierCase):
     )
     permanent_error_code = "INVALID_RECIPIENT"
     fixtures = (
-        ("inbound-sms.form",
-         (Inbound("0A3B6F7E-3C8D-4A2B-9D1E-7F2C4B5A6D10", "+61411111111", ("+61422222222",), "This is a reply ✓"),)),
-        ("inbound-sms.json",
-         (Inbound("0A3B6F7E-3C8D-4A2B-9D1E-7F2C4B5A6D11", "+61411111111", ("+61422222222",), "This is a reply"),)),
+        ("inbound-sms.form", (Inbound(INBOUND_ID, "+61429912603", ("+61477485926",), "trigger reply"),)),
+        ("inbound-sms.json", (Inbound(INBOUND_ID, "+61429912603", ("+61477485926",), "trigger reply"),)),
         ("inbound-mms.form",
          (Inbound("5C1E2D3F-4A5B-4C6D-8E9F-0A1B2C3D4E5F", "+14155550100", ("+14155550199",), "Look at this",
                   ("https://rest.clicksend.com/files/E3A3B1C2-5D6E-4F70-8A9B-0C1D2E3F4A5B.jpg",)),)),

@@ -74,7 +74,7 @@ class SignalWireCase(CarrierCase):
         assert tuple(request.form.getlist("MediaUrl")) == message.media_urls
 
     def send_ok(self, message_id: str) -> Answer:
-        """The message resource assembled from the API reference, with ``message_id`` as its sid."""
+        """The documented sample message resource, with ``message_id`` as its sid."""
         return 201, {"Content-Type": "application/json"}, self.payload("send-response.json").replace(
             SENT.encode(), message_id.encode()
         )

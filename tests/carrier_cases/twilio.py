@@ -16,7 +16,10 @@ from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
 URL = "https://sms.example.com/webhooks/twilio/1"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "twilio-auth-token-contract-0001"
-MEDIA = "https://api.twilio.com/2010-04-01/Accounts/" + "AC" + "a" * 32 + "/Messages/" + "MM" + "2" * 32 + "/Media/"
+MEDIA = "https://api.twilio.com/2010-04-01/Accounts/" + "AC" + "b" * 32 + "/Messages/" + "MM" + "a" * 32 + "/Media/"
+SENT = "SM1342fe1b2c904d1ab04f0fc7a58abca9"
+DELIVERED = "SM" + "X" * 30
+UNDELIVERED_OR_FAILED = "SM" + "3" * 32
 
 
 def twilio_signature(key: str, url: str, body: bytes) -> str:
@@ -34,17 +37,16 @@ class TwilioCase(CarrierCase):
     provider = "twilio"
     adapter_class = TwilioAdapter
     send_path = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
-    permanent_error_code = "21211"
+    permanent_error_code = "21201"
     fixtures = (
-        ("inbound-sms.form",
-         (Inbound("SM" + "1" * 32, "+15551234567", ("+15557654321",), "Hello from Twilio! ✓"),)),
+        ("inbound-sms.form", (Inbound("SM" + "a" * 32, "+15017122661", ("+15558675310",), "Ahoy"),)),
         ("inbound-mms.form",
-         (Inbound("MM" + "2" * 32, "+15551234567", ("+15557654321",), "Two pictures",
-                  (MEDIA + "ME" + "4" * 32, MEDIA + "ME" + "5" * 32)),)),
-        ("status-sent.form", (Status("SM" + "3" * 32, DeliveryStatus.SENT),)),
-        ("status-delivered.form", (Status("SM" + "3" * 32, DeliveryStatus.DELIVERED),)),
-        ("status-undelivered-30003.form", (Status("SM" + "3" * 32, DeliveryStatus.UNDELIVERED, "30003"),)),
-        ("status-failed-30034.form", (Status("SM" + "3" * 32, DeliveryStatus.FAILED, "30034"),)),
+         (Inbound("MM" + "a" * 32, "+15017122661", ("+15558675310",), "This is MMS type sample",
+                  (MEDIA + "ME" + "a" * 32,)),)),
+        ("status-sent.form", (Status(SENT, DeliveryStatus.SENT),)),
+        ("status-delivered.form", (Status(DELIVERED, DeliveryStatus.DELIVERED),)),
+        ("status-undelivered-30003.form", (Status(UNDELIVERED_OR_FAILED, DeliveryStatus.UNDELIVERED, "30003"),)),
+        ("status-failed-30034.form", (Status(UNDELIVERED_OR_FAILED, DeliveryStatus.FAILED, "30034"),)),
     )
 
     def credentials(self, base_url: str | None = None) -> dict[str, str]:
@@ -70,9 +72,9 @@ class TwilioCase(CarrierCase):
         return 201, {"Content-Type": "application/json"}, body
 
     def send_error(self, kind: str) -> Answer:
-        """Invalid 'To' (21211), an internal error (20500), or too many requests (20429)."""
+        """No 'To' number (21201), an internal error (20500), or too many requests (20429)."""
         name, status, headers = {
-            "permanent": ("error-400-21211-invalid-to.json", 400, {}),
+            "permanent": ("error-400-21201-no-to-number.json", 400, {}),
             "retryable": ("error-500-20500-internal.json", 500, {}),
             "rate_limited": ("error-429-20429-too-many-requests.json", 429, {"Retry-After": "7"}),
         }[kind]
