@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 ENV_PREFIX = "FSPBX_SMS_"
@@ -48,7 +48,7 @@ class Settings:
     #: FreeSWITCH event socket (mod_event_socket) of the one node; see ``esl_nodes`` for several.
     esl_host: str = "127.0.0.1"
     esl_port: int = 8021
-    esl_password: str = "ClueCon"
+    esl_password: str = field(default="ClueCon", repr=False)
     #: Extra nodes as ``name=host:port:password`` separated by commas (issue: several FreeSWITCH nodes).
     esl_nodes: str = ""
     #: Reconnect when FreeSWITCH has been silent this long (it sends HEARTBEAT every 20 s).
@@ -62,7 +62,7 @@ class Settings:
     #: A text waiting this long for an offline extension goes to its number's email address instead.
     waiting_email_after: float = 24 * 3600.0
     #: Key for encrypting carrier secrets at rest and signing sessions/media links; a key file by default.
-    secret_key: str = ""
+    secret_key: str = field(default="", repr=False)
     secret_key_file: str = "fspbx-sms.secret"
     #: Outbox: worker greenlets in this process, lease length, attempts before a job is ``dead``.
     workers: int = 8
@@ -77,8 +77,20 @@ class Settings:
     #: Country assumed for numbers dialled without a "+" country code (ISO 3166 code).
     default_region: str = "US"
     log_level: str = "INFO"
-    #: Where pictures sent from the dashboard/API are stored (files named by their SHA-256).
+    #: Where media files are kept: ``local`` (``media_dir``) or ``s3`` (an S3-compatible bucket that several
+    #: workers share; see the ``s3_*`` settings).
+    media_storage: str = "local"
+    #: Directory of the ``local`` store (files named by their SHA-256).
     media_dir: str = "media"
+    #: The ``s3`` store: bucket, key prefix, endpoint (empty = AWS; MinIO/Ceph/Wasabi/B2 give theirs), region,
+    #: keys (empty = boto3's own chain: AWS_* variables, instance role) and ``path`` or ``virtual`` addressing.
+    s3_bucket: str = ""
+    s3_prefix: str = "media/"
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key: str = ""
+    s3_secret_key: str = field(default="", repr=False)
+    s3_addressing_style: str = "path"
     #: How long a signed media link (given to carriers for MMS) stays valid.
     media_url_ttl: float = 7 * 24 * 3600.0
     #: Dashboard login rate limit: this many failures per (address, username) lock it out for a while.
@@ -92,7 +104,7 @@ class Settings:
     #: ``none``, ``starttls`` or ``tls`` (implicit TLS, usually port 465).
     smtp_security: str = "starttls"
     smtp_user: str = ""
-    smtp_password: str = ""
+    smtp_password: str = field(default="", repr=False)
     smtp_from: str = "fspbx-sms@localhost"
     #: Command that prints a voicemail recording's transcript (the file path is appended); empty = none.
     transcription_command: str = ""
@@ -169,6 +181,12 @@ def _validate(settings: Settings) -> None:
         )
     if settings.smtp_security not in {"none", "starttls", "tls"}:
         raise ConfigError("smtp_security", f"expected none, starttls or tls, got {settings.smtp_security!r}")
+    if settings.media_storage not in {"local", "s3"}:
+        raise ConfigError("media_storage", f"expected local or s3, got {settings.media_storage!r}")
+    if settings.media_storage == "s3" and not settings.s3_bucket:
+        raise ConfigError("s3_bucket", "required when FSPBX_SMS_MEDIA_STORAGE is s3")
+    if settings.s3_addressing_style not in {"path", "virtual"}:
+        raise ConfigError("s3_addressing_style", f"expected path or virtual, got {settings.s3_addressing_style!r}")
     if settings.retention_days < 0:
         raise ConfigError("retention_days", "must be 0 (keep everything) or more")
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:

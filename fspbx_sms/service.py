@@ -14,6 +14,7 @@ from fspbx_sms.core.adapters import AdapterCache
 from fspbx_sms.core.delivery import CarrierSend
 from fspbx_sms.core.email_copy import EmailCopy, SmtpSettings
 from fspbx_sms.core.media_fetch import MediaFetch
+from fspbx_sms.core.media_store import MediaStoreError
 from fspbx_sms.core.outbox import Backoff
 from fspbx_sms.core.phone_events import PhoneEvents
 from fspbx_sms.core.push import PushNotify
@@ -71,7 +72,10 @@ def purge_expired(services: Services, days: int | None = None) -> int:
     with session_scope(services.sessions) as session:
         result = purge_before(session, cutoff_for(days if days is not None else services.settings.retention_days))
     for key in result.orphaned_storage_keys:
-        services.media.path(key).unlink(missing_ok=True)
+        try:
+            services.media.delete(key)
+        except MediaStoreError as err:
+            log.warning("purged media %s left in the store: %s", key, err)
     return result.messages
 
 

@@ -116,3 +116,19 @@ def telnyx(service, httpserver):
     from tests.telnyx_account import Telnyx
 
     return Telnyx(service, httpserver)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """An S3-compatible server on loopback for the whole run."""
+    from tests.s3_server import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server):
+    """A fresh, empty bucket on the loopback S3 server."""
+    return s3_server.bucket()

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from fspbx_sms.core.media import MediaLibrary
+from fspbx_sms.core.media_store import LocalMediaStore
 from fspbx_sms.models import JobKind, JobState, Media, MessageEvent, MessageStatus, SipRegistration
 from tests.bridge_support import DOMAIN, TEXTER, Bridge, wait_until
 from tests.esl_simulator import EslSimulator
@@ -214,7 +215,7 @@ def test_text_waiting_too_long_falls_back_to_email(esl, bridges, database_url):
 
 def test_mms_reaches_a_phone_as_text_plus_a_signed_picture_link(esl, bridges, database_url, tmp_path):
     """A text with a stored picture: the phone gets the text and a signed, expiring link we serve."""
-    library = MediaLibrary(tmp_path / "media", b"k" * 32, ttl_seconds=3600)
+    library = MediaLibrary(LocalMediaStore(tmp_path / "media"), b"k" * 32, ttl_seconds=3600)
     bridge = start(bridges, database_url, {"fs1": esl}, media=library)
     bridge.provision("1001")
     bridge.text_from_outside("1001", "look at this", "m-1")

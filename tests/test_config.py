@@ -44,6 +44,9 @@ def test_environment_overrides_with_types():
         ("FSPBX_SMS_ESL_NODES", "fs2=nohostport", "FSPBX_SMS_ESL_NODES"),
         ("FSPBX_SMS_DEFAULT_REGION", "USA", "FSPBX_SMS_DEFAULT_REGION"),
         ("FSPBX_SMS_LOG_LEVEL", "LOUD", "FSPBX_SMS_LOG_LEVEL"),
+        ("FSPBX_SMS_MEDIA_STORAGE", "ftp", "FSPBX_SMS_MEDIA_STORAGE"),
+        ("FSPBX_SMS_MEDIA_STORAGE", "s3", "FSPBX_SMS_S3_BUCKET"),
+        ("FSPBX_SMS_S3_ADDRESSING_STYLE", "sideways", "FSPBX_SMS_S3_ADDRESSING_STYLE"),
     ],
 )
 def test_a_bad_value_names_the_setting(variable, value, named):
@@ -51,3 +54,13 @@ def test_a_bad_value_names_the_setting(variable, value, named):
     with pytest.raises(ConfigError) as caught:
         load_settings({variable: value})
     assert str(caught.value).startswith(named + ":")
+
+
+def test_secrets_stay_out_of_the_settings_repr():
+    """Passwords and keys are never printed with the settings (a log line or a traceback may show them)."""
+    settings = load_settings({
+        "FSPBX_SMS_ESL_PASSWORD": "esl-pass-4711", "FSPBX_SMS_SECRET_KEY": "master-key-4711",
+        "FSPBX_SMS_SMTP_PASSWORD": "smtp-pass-4711", "FSPBX_SMS_S3_SECRET_KEY": "s3-secret-4711",
+    })
+    assert "4711" not in repr(settings)
+    assert settings.s3_secret_key == "s3-secret-4711"

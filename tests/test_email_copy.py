@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from fspbx_sms.core import outbox
 from fspbx_sms.core.email_copy import EmailCopy, SmtpSettings
 from fspbx_sms.core.media import MediaLibrary
+from fspbx_sms.core.media_store import LocalMediaStore
 from fspbx_sms.db import make_session_factory
 from fspbx_sms.models import Direction, JobKind, Media, Message, Origin
 from tests.dashboard_world import PNG
@@ -61,7 +62,7 @@ def test_copy_says_who_texted_which_number_and_that_replies_are_not_sent(db_engi
     """Subject and body name the texter and our number, carry the text and a link, warn about replies, and
     carry the stored picture inline (HTML part) and as an attachment."""
     controller, mailbox = smtp
-    library = MediaLibrary(tmp_path / "media", b"k" * 32, ttl_seconds=60)
+    library = MediaLibrary(LocalMediaStore(tmp_path / "media"), b"k" * 32, ttl_seconds=60)
     stored = library.store(PNG, "image/png")
     picture = Media(content_type="image/png", storage_key=stored.storage_key, sha256=stored.sha256)
     _, job = _inbound_job(db_engine, "sales@example.com", [picture])

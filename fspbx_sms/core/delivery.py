@@ -10,6 +10,7 @@ from fspbx_sms.carriers import PROVIDERS, CarrierConfigError, CarrierError, Outb
 from fspbx_sms.core import outbox
 from fspbx_sms.core.adapters import AdapterCache
 from fspbx_sms.core.media import MediaLibrary
+from fspbx_sms.core.media_fetch import media_pending
 from fspbx_sms.core.optouts import opt_out
 from fspbx_sms.db import session_scope
 from fspbx_sms.models import Job, JobKind, JobState, Message, MessageEvent, MessageStatus, Origin
@@ -66,6 +67,8 @@ class CarrierSend:
                 return outbox.Fail("the message was deleted")
             if message.carrier_account is None:
                 return outbox.Fail("the number this text goes out from has no carrier account")
+            if media_pending(session, message.id) and job.attempts < job.max_attempts - 1:
+                return outbox.Retry("waiting for the pictures to be stored", retry_after=2.0)
             try:
                 adapter = self._adapters.get(message.carrier_account)
             except CarrierConfigError as err:

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fspbx_sms.core import outbox
 from fspbx_sms.core.media import MediaLibrary
+from fspbx_sms.core.media_fetch import media_pending
+from fspbx_sms.core.media_store import MediaStoreError
 from fspbx_sms.db import session_scope
-from fspbx_sms.models import Job, JobKind, JobState, Message, MessageEvent, MessageStatus
+from fspbx_sms.models import Job, JobState, Message, MessageEvent, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -113,21 +114,18 @@ class EmailCopy:
             message = session.get(Message, job.message_id)
             if message is None:
                 return outbox.Fail("the message was deleted")
-            downloading = session.scalars(
-                select(Job.id).where(
-                    Job.message_id == message.id,
-                    Job.kind == JobKind.MEDIA,
-                    Job.state.in_([JobState.PENDING, JobState.RUNNING]),
-                )
-            ).first()
-            if downloading is not None and job.attempts < job.max_attempts - 1:
+            if media_pending(session, message.id) and job.attempts < job.max_attempts - 1:
                 return outbox.Retry("waiting for the pictures to be downloaded", retry_after=2.0)
+            try:
+                attachments = self._attachments(message)
+            except MediaStoreError as err:
+                return outbox.Retry(str(err))
             email = build_email(
                 message,
                 job.target,
                 self._smtp.sender,
                 f"{self._base_url}/conversations/{message.our_number}/{message.remote_numbers_key}",
-                self._attachments(message),
+                attachments,
             )
         try:
             _send(self._smtp, email)
@@ -146,10 +144,10 @@ class EmailCopy:
         for number, item in enumerate(message.media, start=1):
             if self._media is None or not item.storage_key:
                 continue
-            path = self._media.path(item.storage_key)
-            if path.exists():
+            data = self._media.read(item.storage_key)
+            if data is not None:
                 extension = mimetypes.guess_extension(item.content_type) or ""
-                found.append(Attachment(f"attachment-{number}{extension}", item.content_type, path.read_bytes()))
+                found.append(Attachment(f"attachment-{number}{extension}", item.content_type, data))
         return found
 
     def _refused(self, code: int, reason: bytes | str) -> outbox.Outcome:

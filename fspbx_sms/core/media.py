@@ -1,4 +1,4 @@
-"""Pictures sent from the dashboard or API: stored on disk by SHA-256, linked with signed, expiring URLs."""
+"""Media files: stored once by SHA-256 in the configured store, linked with signed, expiring URLs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
-from pathlib import Path
+
+from fspbx_sms.core.media_store import MediaStore
 
 #: Content types a carrier accepts as MMS pictures; anything else is refused at upload.
 PICTURE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
@@ -18,7 +19,7 @@ class MediaError(ValueError):
 
 @dataclass(frozen=True)
 class StoredMedia:
-    """A file written to the media directory."""
+    """A file written to the media store."""
 
     sha256: str
     storage_key: str
@@ -29,8 +30,8 @@ class StoredMedia:
 class MediaLibrary:
     """Stores media files by content hash and signs links to them."""
 
-    def __init__(self, directory: Path, key: bytes, ttl_seconds: float):
-        self.directory = directory
+    def __init__(self, store: MediaStore, key: bytes, ttl_seconds: float):
+        self._store = store
         self._key = key
         self.ttl_seconds = ttl_seconds
 
@@ -38,6 +39,7 @@ class MediaLibrary:
         """Write ``data`` once under its SHA-256 (the same picture twice is one file).
 
         Uploads must be pictures; inbound MMS media (``any_type``) may be any file a phone sent.
+        Raises :class:`MediaStoreError` when the store is unreachable (try again later).
         """
         content_type = content_type.split(";")[0].strip().lower()
         if not any_type and content_type not in PICTURE_TYPES:
@@ -46,17 +48,17 @@ class MediaLibrary:
             raise MediaError("the picture is empty")
         digest = hashlib.sha256(data).hexdigest()
         key = f"{digest[:2]}/{digest}"
-        path = self.directory / key
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".part")
-            partial.write_bytes(data)
-            partial.replace(path)
+        if not self._store.exists(key):
+            self._store.save(key, data, content_type)
         return StoredMedia(sha256=digest, storage_key=key, size=len(data), content_type=content_type)
 
-    def path(self, storage_key: str) -> Path:
-        """The file of a stored media row."""
-        return self.directory / storage_key
+    def read(self, storage_key: str) -> bytes | None:
+        """The bytes of a stored media row, or None when the object is gone (purged, or lost by the store)."""
+        return self._store.load(storage_key)
+
+    def delete(self, storage_key: str) -> None:
+        """Remove a stored object no message uses any more."""
+        self._store.delete(storage_key)
 
     def _signature(self, media_id: int, expires: int) -> str:
         return hmac.new(self._key, f"{media_id}:{expires}".encode(), hashlib.sha256).hexdigest()

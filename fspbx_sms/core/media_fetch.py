@@ -10,14 +10,16 @@ import base64
 import binascii
 import logging
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from fspbx_sms.carriers import CarrierError
 from fspbx_sms.core import outbox
 from fspbx_sms.core.adapters import AdapterCache
 from fspbx_sms.core.media import MediaError, MediaLibrary
+from fspbx_sms.core.media_store import MediaStoreError
 from fspbx_sms.db import session_scope
-from fspbx_sms.models import Job, JobState, Media, Message, MessageEvent, MessageStatus
+from fspbx_sms.models import Job, JobKind, JobState, Media, Message, MessageEvent, MessageStatus
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,18 @@ def _data_url(url: str) -> bytes:
         raise MediaError("the data URL is not valid base64") from None
 
 
+def media_pending(session: Session, message_id: int) -> bool:
+    """True while the message's media job is still to run (its pictures are not all stored yet)."""
+    pending = session.scalars(
+        select(Job.id).where(
+            Job.message_id == message_id,
+            Job.kind == JobKind.MEDIA,
+            Job.state.in_([JobState.PENDING, JobState.RUNNING]),
+        )
+    ).first()
+    return pending is not None
+
+
 class MediaFetch:
     """Job handler for ``media`` jobs."""
 
@@ -71,10 +85,11 @@ class MediaFetch:
                 return outbox.Fail("the message was deleted")
             pending = [(m.id, m.original_url or "") for m in message.media if not m.storage_key]
             adapter = self._adapters.get(message.carrier_account) if message.carrier_account else None
-        if adapter is None:
-            return outbox.Fail("the message has no carrier account to download its media with")
         retry, failed = [], []
         for media_id, url in pending:
+            if adapter is None and not url.startswith("data:"):
+                failed.append(f"media {media_id}: the message has no carrier account to download its media with")
+                continue
             try:
                 data = _data_url(url) if url.startswith("data:") else adapter.download_media(url, self._max_bytes)[0]
                 stored = self._media.store(data, sniff_content_type(data), any_type=True)
@@ -83,6 +98,9 @@ class MediaFetch:
                 continue
             except MediaError as err:
                 failed.append(f"media {media_id}: {err}")
+                continue
+            except MediaStoreError as err:
+                retry.append(f"media {media_id}: {err}")
                 continue
             with session_scope(self._sessions) as session:
                 row = session.get(Media, media_id)

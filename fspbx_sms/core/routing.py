@@ -6,6 +6,7 @@ and its jobs together (DESIGN §1), then wakes the workers.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from fspbx_sms.carriers import InboundMessage, StatusUpdate
 from fspbx_sms.core import outbox
 from fspbx_sms.core.keywords import Keyword, keyword_of
 from fspbx_sms.core.media import MediaError, MediaLibrary
+from fspbx_sms.core.media_store import MediaStoreError
 from fspbx_sms.core.numbers import InvalidNumber, from_carrier, looks_like_phone_number, to_e164
 from fspbx_sms.core.optouts import apply_keyword, is_opted_out
 from fspbx_sms.core.segments import count_segments
@@ -236,6 +238,8 @@ def store_phone_text(
         ],
     )
     session.add(message)
+    if any(item.original_url and not item.storage_key for item in message.media):
+        outbox.enqueue(session, JobKind.MEDIA, message, str(len(message.media)), max_attempts=policy.max_attempts)
     _route_phone_text(session, message, sender, text, policy)
     return message
 
@@ -252,6 +256,11 @@ def _phone_media(attachment: Attachment, media: MediaLibrary | None) -> Media:
             row.storage_key = media.store(attachment.data, attachment.content_type).storage_key
         except MediaError as err:
             log.warning("attachment of a phone text not stored: %s", err)
+        except MediaStoreError as err:
+            # Keep the bytes with the message; its media job stores them once the store is back.
+            log.warning("attachment of a phone text kept for later: %s", err)
+            encoded = base64.b64encode(attachment.data).decode("ascii")
+            row.original_url = f"data:{attachment.content_type};base64,{encoded}"
     return row
 
 

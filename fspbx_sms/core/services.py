@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from fspbx_sms.config import Settings
 from fspbx_sms.core.adapters import AdapterCache
 from fspbx_sms.core.media import MediaLibrary
+from fspbx_sms.core.media_store import build_media_store
 from fspbx_sms.core.routing import RoutingPolicy
 from fspbx_sms.core.secrets import CredentialBox, derive_key, load_master_key
 from fspbx_sms.esl import EslClient
@@ -30,7 +30,7 @@ class Services:
     esl_clients: Sequence[EslClient] = ()
     #: Wakes this process's outbox workers after new jobs were committed.
     notify_workers: Callable[[], None] = lambda: None
-    #: Uploaded pictures and their signed links.
+    #: Media files (uploads and inbound MMS) and their signed links.
     media: MediaLibrary = field(init=False)
     #: Signs the dashboard's session cookies.
     session_key: bytes = field(init=False, repr=False)
@@ -38,6 +38,6 @@ class Services:
     def __post_init__(self) -> None:
         master = load_master_key(self.settings)
         self.media = MediaLibrary(
-            Path(self.settings.media_dir), derive_key(master, "media"), self.settings.media_url_ttl
+            build_media_store(self.settings), derive_key(master, "media"), self.settings.media_url_ttl
         )
         self.session_key = derive_key(master, "session")

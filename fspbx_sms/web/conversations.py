@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -24,12 +25,15 @@ from sqlalchemy import case, func, or_, select, update
 
 from fspbx_sms.core.compose import ComposeError, compose, sending_numbers
 from fspbx_sms.core.media import MediaError, StoredMedia
+from fspbx_sms.core.media_store import MediaStoreError
 from fspbx_sms.core.numbers import InvalidNumber
 from fspbx_sms.db import session_scope
 from fspbx_sms.models import Direction, Extension, Message, MessagingNumber, Origin, utcnow
 from fspbx_sms.web import services_of
 from fspbx_sms.web.access import current_scope
 from fspbx_sms.web.scope import Scope
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("conversations", __name__, url_prefix="/conversations")
 bp.before_request(login_required(lambda: None))
@@ -117,11 +121,15 @@ def index() -> str:
 
 def _stored_uploads() -> list[StoredMedia]:
     library = services_of(current_app).media
-    return [
-        library.store(upload.read(), upload.mimetype or "")
-        for upload in request.files.getlist("pictures")
-        if upload.filename
-    ]
+    try:
+        return [
+            library.store(upload.read(), upload.mimetype or "")
+            for upload in request.files.getlist("pictures")
+            if upload.filename
+        ]
+    except MediaStoreError as err:
+        log.error("pictures of a dashboard text not stored: %s", err)
+        raise ComposeError("pictures cannot be stored right now (media storage is unavailable); try again") from err
 
 
 def _send(session, scope: Scope, number: MessagingNumber, to: str) -> Message:

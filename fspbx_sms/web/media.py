@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, Response, abort, current_app, request
 from flask_login import current_user
 
+from fspbx_sms.core.media_store import MediaStoreError
 from fspbx_sms.db import session_scope
 from fspbx_sms.models import Media
 from fspbx_sms.web import services_of
 from fspbx_sms.web.access import current_scope
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("media", __name__, url_prefix="/media")
 
@@ -26,12 +31,17 @@ def show(media_id: int):
         row = session.get(Media, media_id) if signed else current_scope().media(session, media_id)
         if row is None or not row.storage_key:
             abort(404)
-        path, content_type = services.media.path(row.storage_key), row.content_type
-    if not path.is_file():
+        storage_key, content_type = row.storage_key, row.content_type
+    try:
+        data = services.media.read(storage_key)
+    except MediaStoreError:
+        log.exception("media %s could not be read", media_id)
+        abort(503, "Media storage is unavailable; try again shortly.")
+    if data is None:
         abort(404)
-    # Pictures are small (uploads are capped at 10 MB): read whole, so no file handle outlives the request.
+    # Media are small (inbound capped by media_max_bytes, uploads at 10 MB): served whole.
     return Response(
-        path.read_bytes(),
+        data,
         mimetype=content_type or "application/octet-stream",
         headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
     )
