@@ -108,7 +108,11 @@ def test_a_bucket_outage_delays_inbound_pictures_not_the_text(s3_service, s3_ser
 
     esl.wait_for(lambda: any("NoSuchBucket" in detail for detail in media_events()), timeout=15)
     assert _stored(db_engine) == []
+    health = worker.health()
+    assert (health["status"], health["database"]) == ("degraded", "ok")
+    assert health["media"].startswith(f"error: S3 bucket '{bucket.name}'")
     bucket.create()
+    assert worker.health()["status"] == "ok"
     esl.wait_for(lambda: len(_stored(db_engine)) == 1, timeout=15)
     assert bucket.keys() == [f"media/{_stored(db_engine)[0].storage_key}"]
     assert "test-secret-key-do-not-log" not in worker.log

@@ -99,3 +99,17 @@ def test_local_store_unwritable_directory_is_a_store_error(tmp_path):
     (tmp_path / "file").write_bytes(b"not a directory")
     with pytest.raises(MediaStoreError, match="cannot write media"):
         LocalMediaStore(tmp_path / "file").save("ab/abc", PNG, "image/png")
+
+
+def test_check_reports_whether_media_can_be_stored(tmp_path, s3_server):
+    """The health check's question: a writable directory or a reachable bucket is fine, else a store error."""
+    LocalMediaStore(tmp_path / "not-yet" / "media").check()
+    (tmp_path / "file").write_bytes(b"not a directory")
+    with pytest.raises(MediaStoreError, match="not writable"):
+        LocalMediaStore(tmp_path / "file" / "media").check()
+    bucket = s3_server.bucket(create=False)
+    store = build_media_store(load_settings(bucket.env()))
+    with pytest.raises(MediaStoreError, match=bucket.name):
+        store.check()
+    bucket.create()
+    store.check()

@@ -60,6 +60,10 @@ class MediaLibrary:
         """Remove a stored object no message uses any more."""
         self._store.delete(storage_key)
 
+    def check(self) -> None:
+        """Raise ``MediaStoreError`` when the store cannot take media now (for the health check)."""
+        self._store.check()
+
     def _signature(self, media_id: int, expires: int) -> str:
         return hmac.new(self._key, f"{media_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 

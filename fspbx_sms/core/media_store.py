@@ -40,6 +40,9 @@ class MediaStore(Protocol):
     def delete(self, key: str) -> None:
         """Remove the object under ``key``; a missing object is not an error."""
 
+    def check(self) -> None:
+        """Raise :class:`MediaStoreError` when the store cannot take writes now."""
+
 
 class LocalMediaStore:
     """Files under one directory, written atomically (a reader never sees half a file)."""
@@ -77,6 +80,14 @@ class LocalMediaStore:
     def delete(self, key: str) -> None:
         """Remove the file if present."""
         self._path(key).unlink(missing_ok=True)
+
+    def check(self) -> None:
+        """The directory (or, before the first file, the nearest existing parent) must be writable."""
+        existing = self.directory.absolute()
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise MediaStoreError(f"media directory {self.directory} is not writable")
 
 
 class S3MediaStore:
@@ -132,6 +143,13 @@ class S3MediaStore:
             self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
         except (BotoCoreError, ClientError) as err:
             raise self._unavailable("delete media", err) from err
+
+    def check(self) -> None:
+        """A HEAD request on the bucket."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as err:
+            raise self._unavailable("reach the bucket", err) from err
 
 
 def build_media_store(settings: Settings) -> MediaStore:

@@ -1,4 +1,4 @@
-"""``GET /healthz``: is the database answering, and what state is each FreeSWITCH connection in."""
+"""``GET /healthz``: is the database answering, can media be stored, what state is each FreeSWITCH connection in."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from fspbx_sms.core.media_store import MediaStoreError
 from fspbx_sms.web import services_of
 
 bp = Blueprint("health", __name__)
@@ -13,7 +14,7 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz():
-    """200 with details when the database answers, 503 when it does not."""
+    """200 with details when the database answers (``degraded`` when media cannot be stored), 503 when not."""
     services = services_of(current_app)
     try:
         with services.engine.connect() as connection:
@@ -21,10 +22,17 @@ def healthz():
         database = "ok"
     except SQLAlchemyError as err:
         database = f"error: {type(err).__name__}"
+    try:
+        services.media.check()
+        media = "ok"
+    except MediaStoreError as err:
+        media = f"error: {err}"
     esl = [client.status() for client in services.esl_clients]
     body = {
-        "status": "ok" if database == "ok" else "error",
+        # Texts flow without the media store (pictures wait and retry): degraded, not down.
+        "status": "error" if database != "ok" else "ok" if media == "ok" else "degraded",
         "database": database,
+        "media": media,
         "esl": esl,
         "esl_connected": any(node["state"] == "connected" for node in esl),
     }
