@@ -9,6 +9,7 @@ same job; SQLite serialises writers with ``BEGIN IMMEDIATE``), run them, and rec
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -149,6 +150,18 @@ def record(session: Session, job_id: int, worker_id: str, outcome: Outcome, back
         job.state, job.last_error = JobState.PENDING, outcome.error
         job.next_run_at = utcnow() + timedelta(seconds=backoff.delay(job.attempts, outcome.retry_after))
     return job
+
+
+def lock_target(session: Session, kind: JobKind, target: str) -> None:
+    """Serialise, until this transaction ends, the decisions about ``target``'s ordered jobs.
+
+    On PostgreSQL a job deciding to wait (its extension offline, or an older text first) and a registration or
+    an older job finishing and waking the next could each miss the other's uncommitted change, leaving a text
+    parked with nobody to wake it. Both take this transaction-scoped advisory lock first, so whichever comes
+    second sees what the first committed. SQLite runs one writer at a time already.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(zlib.crc32(f"{kind}:{target}".encode()))))
 
 
 def wake(session: Session, kind: JobKind, target: str | None = None, *, oldest_only: bool = False) -> int:

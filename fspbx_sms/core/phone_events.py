@@ -63,6 +63,7 @@ class PhoneEvents:
         """Record a device (un)registering; a registration delivers what waits for its extension."""
         address = f"{registration.user}@{registration.domain}"
         with session_scope(self._sessions) as session:
+            outbox.lock_target(session, JobKind.SIP, address)
             if registration.kind == "register":
                 new = _remember(session, registration)
                 woken = outbox.wake(session, JobKind.SIP, address, oldest_only=True)

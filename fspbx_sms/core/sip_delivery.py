@@ -218,11 +218,15 @@ class SipDelivery:
 
     def finished(self, session: Session, job: Job, outcome: outbox.Outcome) -> None:
         """Record the attempt on the message; fall back to email after a long wait; wake the next text."""
+        outbox.lock_target(session, JobKind.SIP, job.target)
         message = session.get(Message, job.message_id) if job.message_id else None
         if message is None:
             return
         offline = isinstance(outcome, outbox.Wait) and outcome.reason.endswith(_OFFLINE)
-        if offline:
+        if offline and _registered(session, job.target):
+            # A device registered while this job was finding none: deliver now rather than wait for the next.
+            job.state, job.next_run_at = JobState.PENDING, utcnow()
+        elif offline:
             self._wait_or_email(session, job, message)
         _record(session, job, message, outcome)
         if job.state in (JobState.DONE, JobState.DEAD):
@@ -291,6 +295,13 @@ def _device(row: SipRegistration) -> DeviceContact:
         user_agent=row.user_agent,
         network_ip=row.network_ip,
     )
+
+
+def _registered(session: Session, target: str) -> bool:
+    """Whether the extension ``user@domain`` has a registered device now."""
+    user, _, domain = target.partition("@")
+    found = select(SipRegistration.id).where(SipRegistration.user == user, SipRegistration.domain == domain)
+    return session.scalars(found).first() is not None
 
 
 def _older_unfinished(session: Session, job: Job) -> bool:

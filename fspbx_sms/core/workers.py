@@ -71,13 +71,15 @@ class WorkerPool:
 
     def _work(self, worker_id: str) -> None:
         while self._running:
+            # Cleared before looking for work, so a notify() that comes while the claim finds nothing still
+            # wakes this worker at once.
+            self._wakeup.clear()
             try:
                 ran = self.run_once(worker_id)
             except Exception:
                 log.exception("outbox worker %s: unexpected error; pausing before the next claim", worker_id)
                 ran = False
             if not ran and self._running:
-                self._wakeup.clear()
                 self._wakeup.wait(self._poll_interval)
 
     def run_once(self, worker_id: str) -> bool:
