@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from fspbx_sms.carriers import (
     CarrierError,
@@ -20,32 +18,15 @@ from fspbx_sms.carriers import (
     WebhookRequest,
 )
 from fspbx_sms.carriers.bandwidth import BANDWIDTH_STATUSES, BandwidthAdapter
-from tests.carrier_cases.bandwidth import CASE, MEDIA, MESSAGE_ID, URL, basic
+from tests.carrier_cases import adapter_fixture, api_fixture, basic, hooks_fixture, refused_before_sending
+from tests.carrier_cases.bandwidth import CASE, MEDIA, MESSAGE_ID, URL
 
 SMS = OutboundMessage(from_number="+12345678901", to_numbers=("+12345678902",), text="Hey, check this out!")
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """Bandwidth's API on 127.0.0.1."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
-
-
-@pytest.fixture
-def adapter(api: HTTPServer) -> Iterator[BandwidthAdapter]:
-    """An adapter talking to the fake API."""
-    instance = BandwidthAdapter(CASE.credentials(api.url_for("/").rstrip("/")), timeout=(1.0, 2.0))
-    yield instance
-    instance.close()
-
-
-@pytest.fixture
-def hooks() -> Iterator[BandwidthAdapter]:
-    """An adapter for webhooks only."""
-    instance = BandwidthAdapter(CASE.credentials())
-    yield instance
-    instance.close()
+api = api_fixture()
+adapter = adapter_fixture(CASE)
+hooks = hooks_fixture(CASE)
 
 
 # -- sending ---------------------------------------------------------------------------------------
@@ -101,10 +82,7 @@ def test_group_picture_message_without_text(api, adapter):
     ids=["ten-recipients", "no-recipient", "text-2049", "media-url-4097"],
 )
 def test_what_bandwidth_refuses_is_refused_before_sending(api, adapter, message):
-    with pytest.raises(CarrierError) as refused:
-        adapter.send(message)
-    assert not refused.value.retryable
-    assert api.log == []
+    refused_before_sending(api, adapter, message)
 
 
 def test_the_documented_limits_themselves_are_sent(api, adapter):

@@ -4,12 +4,9 @@ receipt status."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
-from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from fspbx_sms.carriers import (
     CarrierConfigError,
@@ -22,39 +19,20 @@ from fspbx_sms.carriers import (
     WebhookParseError,
 )
 from fspbx_sms.carriers.clicksend import CLICKSEND_STATUSES, MMS_MAX_GSM_CHARS, MMS_MAX_UNICODE_CHARS, ClickSendAdapter
+from tests.carrier_cases import adapter_fixture, api_fixture, capture, refused_before_sending
 from tests.carrier_cases.clicksend import CASE
 
 SMS = OutboundMessage(from_number="+61411111111", to_numbers=("+61422222222",), text="Hello", reference="9")
 JSON = {"Content-Type": "application/json"}
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """ClickSend's API on 127.0.0.1; unexpected requests fail the test."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
+api = api_fixture()
+adapter = adapter_fixture(CASE)
 
 
-def _adapter(api: HTTPServer, **credentials: str) -> ClickSendAdapter:
-    return ClickSendAdapter(
-        {**CASE.credentials(api.url_for("/").rstrip("/")), **credentials}, timeout=(1.0, 2.0)
-    )
-
-
-def _capture(api: HTTPServer, path: str, status: int, body: bytes) -> list[Request]:
-    seen: list[Request] = []
-
-    def handler(request: Request) -> Response:
-        seen.append(request)
-        return Response(body, status=status, headers=JSON)
-
-    api.expect_request(path, method="POST").respond_with_handler(handler)
-    return seen
-
-
-def test_sms_request_is_exactly_the_documented_body(api):
-    seen = _capture(api, "/v3/sms/send", *CASE.send_ok("ID-1")[::2])
-    result = _adapter(api).send(SMS)
+def test_sms_request_is_exactly_the_documented_body(api, adapter):
+    seen = capture(api, "/v3/sms/send", CASE.send_ok("ID-1"))
+    result = adapter.send(SMS)
     assert (result.carrier_message_id, result.status) == ("ID-1", DeliveryStatus.QUEUED)
     assert seen[0].get_json() == {
         "messages": [{"source": "fspbx-sms", "from": "+61411111111", "to": "+61422222222", "body": "Hello"}]
@@ -62,8 +40,8 @@ def test_sms_request_is_exactly_the_documented_body(api):
 
 
 def test_mms_request_carries_the_media_file_and_the_configured_subject(api):
-    seen = _capture(api, "/v3/mms/send", *CASE.send_ok("ID-2")[::2])
-    adapter = _adapter(api, mms_subject="From the office")
+    seen = capture(api, "/v3/mms/send", CASE.send_ok("ID-2"))
+    adapter = CASE.api_adapter(api, mms_subject="From the office")
     adapter.send(OutboundMessage("+61411111111", ("+61422222222",), "", ("https://sms.example.com/m/1.jpg",)))
     assert seen[0].get_json() == {
         "media_file": "https://sms.example.com/m/1.jpg",
@@ -79,11 +57,11 @@ def test_mms_request_carries_the_media_file_and_the_configured_subject(api):
         ("send-response-insufficient-credit.json", "INSUFFICIENT_CREDIT", True),
     ],
 )
-def test_a_failed_message_inside_an_http_200_raises(api, name, code, retryable):
+def test_a_failed_message_inside_an_http_200_raises(api, adapter, name, code, retryable):
     """ClickSend's HTTP 200 says nothing about the message: its own status does."""
-    _capture(api, "/v3/sms/send", 200, CASE.payload(name))
+    capture(api, "/v3/sms/send", (200, JSON, CASE.payload(name)))
     with pytest.raises(CarrierError) as failed:
-        _adapter(api).send(SMS)
+        adapter.send(SMS)
     assert (failed.value.code, failed.value.retryable, failed.value.status_code) == (code, retryable, 200)
     assert code in str(failed.value)
 
@@ -92,17 +70,17 @@ def test_a_failed_message_inside_an_http_200_raises(api, name, code, retryable):
     "body",
     [b"not json", b'{"data": null}', b'{"data": {"messages": []}}', b'{"data": {"messages": [{"status": "SUCCESS"}]}}'],
 )
-def test_an_unusable_200_is_an_error(api, body):
-    _capture(api, "/v3/sms/send", 200, body)
+def test_an_unusable_200_is_an_error(api, adapter, body):
+    capture(api, "/v3/sms/send", (200, JSON, body))
     with pytest.raises(CarrierError) as failed:
-        _adapter(api).send(SMS)
+        adapter.send(SMS)
     assert not failed.value.retryable
 
 
-def test_unauthorized_keeps_clicksends_code_and_message(api):
-    _capture(api, "/v3/sms/send", 401, CASE.payload("error-401-unauthorized.json"))
+def test_unauthorized_keeps_clicksends_code_and_message(api, adapter):
+    capture(api, "/v3/sms/send", (401, JSON, CASE.payload("error-401-unauthorized.json")))
     with pytest.raises(CarrierError) as failed:
-        _adapter(api).send(SMS)
+        adapter.send(SMS)
     assert (failed.value.code, failed.value.message, failed.value.retryable) == (
         "UNAUTHORIZED", "Authorization failed.", False
     )
@@ -119,16 +97,12 @@ def test_unauthorized_keeps_clicksends_code_and_message(api):
         (OutboundMessage("+61411111111", ("+61422222222", "+61433333333"), "hi"), "exactly one number"),
     ],
 )
-def test_what_clicksend_cannot_send_is_refused_before_sending(api, message, complaint):
-    with pytest.raises(CarrierError) as refused:
-        _adapter(api).send(message)
-    assert complaint in str(refused.value)
-    assert not refused.value.retryable
+def test_what_clicksend_cannot_send_is_refused_before_sending(api, adapter, message, complaint):
+    assert complaint in str(refused_before_sending(api, adapter, message))
 
 
-def test_mms_text_at_the_limits_is_sent(api):
-    seen = _capture(api, "/v3/mms/send", *CASE.send_ok("ID-3")[::2])
-    adapter = _adapter(api)
+def test_mms_text_at_the_limits_is_sent(api, adapter):
+    seen = capture(api, "/v3/mms/send", CASE.send_ok("ID-3"))
     adapter.send(OutboundMessage("+61411111111", ("+61422222222",), "€" * MMS_MAX_GSM_CHARS, ("https://m/1",)))
     adapter.send(OutboundMessage("+61411111111", ("+61422222222",), "✓" * MMS_MAX_UNICODE_CHARS, ("https://m/1",)))
     assert len(seen) == 2

@@ -4,12 +4,9 @@ without a carrier id, and the webhook URL secret."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
-from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from fspbx_sms.carriers import (
     CarrierConfigError,
@@ -23,41 +20,21 @@ from fspbx_sms.carriers import (
     WebhookParseError,
 )
 from fspbx_sms.carriers.commio import COMMIO_STATUSES, CommioAdapter
+from tests.carrier_cases import adapter_fixture, api_fixture, capture, refused_before_sending
 from tests.carrier_cases.commio import CASE
 
 ROOT = "/account/1234/product/origination"
 SMS = OutboundMessage(from_number="+12065551212", to_numbers=("+12067791234",), text="Simple Message ☺", reference="3")
 JSON = {"Content-Type": "application/json"}
+GUID_1002 = (200, JSON, b'{ "guid": "1002" }')
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """Commio's API on 127.0.0.1; unexpected requests fail the test."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
-
-
-@pytest.fixture
-def adapter(api: HTTPServer) -> Iterator[CommioAdapter]:
-    """An adapter talking to the fake API."""
-    instance = CASE.adapter(api.url_for("/").rstrip("/"), timeout=(1.0, 2.0))
-    yield instance
-    instance.close()
-
-
-def _capture(api: HTTPServer, path: str, status: int = 200, body: bytes = b'{ "guid": "1002" }') -> list[Request]:
-    seen: list[Request] = []
-
-    def handler(request: Request) -> Response:
-        seen.append(request)
-        return Response(body, status=status, headers=JSON)
-
-    api.expect_request(path, method="POST").respond_with_handler(handler)
-    return seen
+api = api_fixture()
+adapter = adapter_fixture(CASE)
 
 
 def test_sms_is_json_with_ten_digit_dids(api, adapter):
-    seen = _capture(api, f"{ROOT}/sms/send")
+    seen = capture(api, f"{ROOT}/sms/send", GUID_1002)
     result = adapter.send(SMS)
     assert (result.carrier_message_id, result.status) == ("1002", DeliveryStatus.QUEUED)
     assert seen[0].get_json() == {"from_did": "2065551212", "to_did": "2067791234", "message": "Simple Message ☺"}
@@ -65,7 +42,7 @@ def test_sms_is_json_with_ten_digit_dids(api, adapter):
 
 
 def test_mms_is_a_multipart_form_with_one_media_url(api, adapter):
-    seen = _capture(api, f"{ROOT}/mms/send")
+    seen = capture(api, f"{ROOT}/mms/send", GUID_1002)
     adapter.send(OutboundMessage("12065551212", ("2067791234",), "", ("https://sms.example.com/m/1.jpg",)))
     assert seen[0].mimetype == "multipart/form-data"
     assert seen[0].form.to_dict() == {
@@ -74,19 +51,19 @@ def test_mms_is_a_multipart_form_with_one_media_url(api, adapter):
 
 
 def test_a_numeric_guid_is_kept_as_text(api, adapter):
-    _capture(api, f"{ROOT}/sms/send", body=b'{"guid": 98765}')
+    capture(api, f"{ROOT}/sms/send", (200, JSON, b'{"guid": 98765}'))
     assert adapter.send(SMS).carrier_message_id == "98765"
 
 
 @pytest.mark.parametrize("body", [b"{}", b'{"guid": ""}', b"[]", b"<html>"])
 def test_a_200_without_a_guid_is_an_error(api, adapter, body):
-    _capture(api, f"{ROOT}/sms/send", body=body)
+    capture(api, f"{ROOT}/sms/send", (200, JSON, body))
     with pytest.raises(CarrierError, match="no guid"):
         adapter.send(SMS)
 
 
 def test_an_error_body_with_code_and_message_keeps_both(api, adapter):
-    _capture(api, f"{ROOT}/sms/send", 400, b'{"code": 400, "message": "Invalid destination DID"}')
+    capture(api, f"{ROOT}/sms/send", (400, JSON, b'{"code": 400, "message": "Invalid destination DID"}'))
     with pytest.raises(CarrierError) as failed:
         adapter.send(SMS)
     assert (failed.value.code, failed.value.message) == ("400", "Invalid destination DID")
@@ -103,11 +80,8 @@ def test_an_error_body_with_code_and_message_keeps_both(api, adapter):
         (OutboundMessage("+12065551212", ("+12067791234", "+12067791235"), "hi"), "exactly one number"),
     ],
 )
-def test_what_commio_cannot_send_is_refused_before_sending(adapter, message, complaint):
-    with pytest.raises(CarrierError) as refused:
-        adapter.send(message)
-    assert complaint in str(refused.value)
-    assert not refused.value.retryable
+def test_what_commio_cannot_send_is_refused_before_sending(api, adapter, message, complaint):
+    assert complaint in str(refused_before_sending(api, adapter, message))
 
 
 @pytest.mark.parametrize(("carrier_status", "ours"), sorted(COMMIO_STATUSES.items()))

@@ -28,7 +28,7 @@ from fspbx_sms.carriers import (
     WebhookAuthError,
     WebhookParseError,
 )
-from tests.carrier_cases import CarrierCase, Inbound, Status, all_cases
+from tests.carrier_cases import CarrierCase, Inbound, Status, all_cases, api_fixture
 
 CASES = all_cases()
 SMS = OutboundMessage(from_number="+15551234567", to_numbers=("+15559876543",), text="Hello, world! ✓", reference="1")
@@ -40,17 +40,13 @@ def case(request) -> CarrierCase:
     return request.param
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """The carrier's API on 127.0.0.1."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
+api = api_fixture()
 
 
 @pytest.fixture
 def adapter(case: CarrierCase, api: HTTPServer) -> Iterator[CarrierAdapter]:
     """The case's adapter pointed at the fake API, with short timeouts."""
-    instance = case.adapter(api.url_for("/").rstrip("/"), timeout=(1.0, 2.0))
+    instance = case.api_adapter(api)
     yield instance
     instance.close()
 

@@ -3,13 +3,9 @@ the callback URL secret."""
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Iterator
 
 import pytest
-from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from fspbx_sms.carriers import (
     CarrierConfigError,
@@ -23,51 +19,29 @@ from fspbx_sms.carriers import (
     WebhookParseError,
 )
 from fspbx_sms.carriers.flowroute import FLOWROUTE_STATUSES, MMS_MAX_BYTES, FlowrouteAdapter
+from tests.carrier_cases import adapter_fixture, api_fixture, basic, capture, refused_before_sending
 from tests.carrier_cases.flowroute import CASE
 
 SMS = OutboundMessage(from_number="+12065551212", to_numbers=("+12065550100",), text="Hi ✓", reference="7")
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """Flowroute's API on 127.0.0.1; unexpected requests fail the test."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
-
-
-@pytest.fixture
-def adapter(api: HTTPServer) -> Iterator[FlowrouteAdapter]:
-    """An adapter talking to the fake API."""
-    instance = CASE.adapter(api.url_for("/").rstrip("/"), timeout=(1.0, 2.0))
-    yield instance
-    instance.close()
-
-
-def _capture(api: HTTPServer, answer: tuple[int, dict[str, str], bytes]) -> list[Request]:
-    seen: list[Request] = []
-
-    def handler(request: Request) -> Response:
-        seen.append(request)
-        status, headers, body = answer
-        return Response(body, status=status, headers=headers)
-
-    api.expect_request("/v2.2/messages", method="POST").respond_with_handler(handler)
-    return seen
+api = api_fixture()
+adapter = adapter_fixture(CASE)
 
 
 def test_sms_body_is_exactly_the_documented_json_api_document(api, adapter):
     """No is_mms or media_urls on an SMS; numbers without the plus; the id of the 202 comes back queued."""
-    seen = _capture(api, CASE.send_ok("mdr2-0123"))
+    seen = capture(api, CASE.send_path, CASE.send_ok("mdr2-0123"))
     result = adapter.send(SMS)
     assert (result.carrier_message_id, result.status) == ("mdr2-0123", DeliveryStatus.QUEUED)
     assert json.loads(seen[0].get_data()) == {
         "data": {"type": "message", "attributes": {"to": "12065550100", "from": "12065551212", "body": "Hi ✓"}}
     }
-    assert seen[0].headers["Authorization"] == "Basic " + base64.b64encode(b"12345678:fr-secret-contract").decode()
+    assert seen[0].headers["Authorization"] == basic("12345678", "fr-secret-contract")
 
 
 def test_media_only_mms_has_no_body(api, adapter):
-    seen = _capture(api, CASE.send_ok("mdr2-0124"))
+    seen = capture(api, CASE.send_path, CASE.send_ok("mdr2-0124"))
     adapter.send(OutboundMessage("+12065551212", ("+12065550100",), "", ("https://sms.example.com/m/1",)))
     attributes = json.loads(seen[0].get_data())["data"]["attributes"]
     assert attributes == {
@@ -84,22 +58,19 @@ def test_media_only_mms_has_no_body(api, adapter):
         (OutboundMessage("+12065551212", ("+12065550100",), "x" * (MMS_MAX_BYTES + 1), ("https://m/1",)), "750000"),
     ],
 )
-def test_what_flowroute_cannot_send_is_refused_before_sending(adapter, message, complaint):
+def test_what_flowroute_cannot_send_is_refused_before_sending(api, adapter, message, complaint):
     """Permanent errors raised locally; the fake API (expecting nothing) fails the test if anything is sent."""
-    with pytest.raises(CarrierError) as refused:
-        adapter.send(message)
-    assert complaint in str(refused.value)
-    assert not refused.value.retryable
+    assert complaint in str(refused_before_sending(api, adapter, message))
 
 
 def test_a_202_without_an_id_is_an_error(api, adapter):
-    _capture(api, (202, {"Content-Type": "application/vnd.api+json"}, b'{"data": {}}'))
+    capture(api, CASE.send_path, (202, {"Content-Type": "application/vnd.api+json"}, b'{"data": {}}'))
     with pytest.raises(CarrierError, match=r"no data\.id"):
         adapter.send(SMS)
 
 
 def test_errors_keep_flowroutes_title_and_detail(api, adapter):
-    _capture(api, CASE.send_error("permanent"))
+    capture(api, CASE.send_path, CASE.send_error("permanent"))
     with pytest.raises(CarrierError) as failed:
         adapter.send(SMS)
     assert failed.value.code == "400"

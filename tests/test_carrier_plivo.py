@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from fspbx_sms.carriers import (
     CarrierConfigError,
@@ -18,6 +16,7 @@ from fspbx_sms.carriers import (
     WebhookRequest,
 )
 from fspbx_sms.carriers.plivo import PLIVO_STATUSES, PlivoAdapter
+from tests.carrier_cases import adapter_fixture, api_fixture, refused_before_sending
 from tests.carrier_cases.plivo import AUTH_ID, AUTH_TOKEN, CASE, URL, plivo_v3_signature
 
 SMS = OutboundMessage(from_number="14155551234", to_numbers=("14155557654",), text="Hello", reference="1")
@@ -44,23 +43,8 @@ VECTOR_PARAMS = {
 VECTOR_URL = "https://plivobin.non-prod.plivops.com/api/v1/validate_signature03.xml"
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """Plivo's API on 127.0.0.1."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
-
-
-def _adapter(base_url: str | None = None, **extra: str) -> PlivoAdapter:
-    return PlivoAdapter({**CASE.credentials(base_url), **extra}, timeout=(1.0, 2.0))
-
-
-@pytest.fixture
-def adapter(api: HTTPServer) -> Iterator[PlivoAdapter]:
-    """An adapter talking to the fake API."""
-    instance = _adapter(api.url_for("/").rstrip("/"))
-    yield instance
-    instance.close()
+api = api_fixture()
+adapter = adapter_fixture(CASE)
 
 
 def _signed(method: str, url: str, body: bytes, signature: str, nonce: str = VECTOR_NONCE) -> WebhookRequest:
@@ -120,7 +104,7 @@ def test_missing_signature_headers_are_unauthenticated(missing):
     request = CASE.webhook(CASE.payload("status-sent.form"))
     headers = {name: value for name, value in request.headers.items() if name != missing}
     with pytest.raises(WebhookAuthError) as refused:
-        _adapter().handle_webhook(WebhookRequest("POST", URL, headers, {}, request.body))
+        CASE.adapter().handle_webhook(WebhookRequest("POST", URL, headers, {}, request.body))
     assert refused.value.status_code == 401
 
 
@@ -180,12 +164,12 @@ def test_main_account_v3_signature_is_accepted():
 
 @pytest.mark.parametrize(("plivo_status", "ours"), sorted(PLIVO_STATUSES.items()))
 def test_every_plivo_status_maps(plivo_status, ours):
-    [update] = _adapter().handle_webhook(CASE.webhook(CASE.status_body(plivo_status, "uuid-1")))
+    [update] = CASE.adapter().handle_webhook(CASE.webhook(CASE.status_body(plivo_status, "uuid-1")))
     assert (update.carrier_message_id, update.status) == ("uuid-1", ours)
 
 
 def test_delivered_code_000_is_no_error():
-    [update] = _adapter().handle_webhook(CASE.webhook(CASE.payload("status-delivered.form")))
+    [update] = CASE.adapter().handle_webhook(CASE.webhook(CASE.payload("status-delivered.form")))
     assert (update.status, update.error_code) == (DeliveryStatus.DELIVERED, None)
 
 
@@ -197,7 +181,7 @@ def test_media_numbered_from_zero_or_one_keep_their_order(text_field):
         {"MessageUUID": "u1", "From": "1", "To": "2", "Type": "mms", text_field: "Look", "MediaCount": "3",
          "Media10": "https://m/c", "Media0": "https://m/a", "Media2": "https://m/b"}
     ).encode()
-    [message] = _adapter().handle_webhook(CASE.webhook(body))
+    [message] = CASE.adapter().handle_webhook(CASE.webhook(body))
     assert message.text == "Look"
     assert [media.url for media in message.media] == ["https://m/a", "https://m/b", "https://m/c"]
 
@@ -209,11 +193,11 @@ def test_media_numbered_from_zero_or_one_keep_their_order(text_field):
 )
 def test_bodies_plivo_would_not_send_are_parse_errors(body):
     with pytest.raises(WebhookParseError):
-        _adapter().handle_webhook(CASE.webhook(body))
+        CASE.adapter().handle_webhook(CASE.webhook(body))
 
 
 def test_callbacks_that_are_neither_message_nor_status_give_no_events():
-    assert _adapter().handle_webhook(CASE.webhook(b"CallUUID=c1&Event=StartApp")) == []
+    assert CASE.adapter().handle_webhook(CASE.webhook(b"CallUUID=c1&Event=StartApp")) == []
 
 
 def test_the_contract_signer_matches_the_published_vector():
@@ -233,7 +217,7 @@ def test_send_mms_with_status_callback(api):
         json={"src": "14155551234", "dst": "14155557654", "type": "mms",
               "media_urls": ["https://sms.example.com/media/a"], "url": callback, "method": "POST"},
     ).respond_with_data(CASE.payload("send-response.json"), status=202, content_type="application/json")
-    adapter = _adapter(api.url_for("/").rstrip("/"), status_callback=callback)
+    adapter = CASE.api_adapter(api, status_callback=callback)
     try:
         result = adapter.send(
             OutboundMessage("14155551234", ("14155557654",), "", ("https://sms.example.com/media/a",))
@@ -281,10 +265,7 @@ def test_an_accepted_send_without_message_uuid_is_not_retried(api, adapter):
     ids=["text-too-long", "too-many-media", "group", "empty"],
 )
 def test_messages_over_plivos_limits_fail_for_good_without_a_request(api, adapter, message):
-    with pytest.raises(CarrierError) as refused:
-        adapter.send(message)
-    assert not refused.value.retryable
-    assert api.log == []
+    refused_before_sending(api, adapter, message)
 
 
 # -- credentials -------------------------------------------------------------------------------------

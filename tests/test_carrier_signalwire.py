@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from fspbx_sms.carriers import (
     CarrierConfigError,
@@ -18,6 +16,7 @@ from fspbx_sms.carriers import (
     WebhookRequest,
 )
 from fspbx_sms.carriers.signalwire import SIGNALWIRE_STATUSES, SignalWireAdapter
+from tests.carrier_cases import adapter_fixture, api_fixture, refused_before_sending
 from tests.carrier_cases.signalwire import API_TOKEN, CASE, PROJECT_ID, SIGNING_KEY
 
 SMS = OutboundMessage(from_number="+15551234567", to_numbers=("+15559876543",), text="Hello", reference="1")
@@ -34,23 +33,8 @@ VECTOR_PARAMS = {
 }
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """The Space's API on 127.0.0.1."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
-
-
-def _adapter(base_url: str | None = None, **extra: str) -> SignalWireAdapter:
-    return SignalWireAdapter({**CASE.credentials(base_url), **extra}, timeout=(1.0, 2.0))
-
-
-@pytest.fixture
-def adapter(api: HTTPServer) -> Iterator[SignalWireAdapter]:
-    """An adapter talking to the fake API."""
-    instance = _adapter(api.url_for("/").rstrip("/"))
-    yield instance
-    instance.close()
+api = api_fixture()
+adapter = adapter_fixture(CASE)
 
 
 def _vector_adapter() -> SignalWireAdapter:
@@ -107,14 +91,14 @@ def test_the_wrong_signature_is_refused():
 def test_a_signature_made_with_the_api_token_is_refused():
     # The Signing Key, not the API token, signs webhooks.
     with pytest.raises(WebhookAuthError):
-        _adapter().handle_webhook(CASE.forged(CASE.payload("status-sent.form")))
+        CASE.adapter().handle_webhook(CASE.forged(CASE.payload("status-sent.form")))
 
 
 def test_no_signature_header_is_unauthenticated():
     body = CASE.payload("status-sent.form")
     with pytest.raises(WebhookAuthError) as refused:
-        _adapter().handle_webhook(WebhookRequest("POST", "https://sms.example.com/webhooks/signalwire/1", {}, {},
-                                                 body))
+        CASE.adapter().handle_webhook(WebhookRequest("POST", "https://sms.example.com/webhooks/signalwire/1", {}, {},
+                                                     body))
     assert refused.value.status_code == 401
 
 
@@ -123,17 +107,17 @@ def test_no_signature_header_is_unauthenticated():
 
 @pytest.mark.parametrize(("signalwire_status", "ours"), sorted(SIGNALWIRE_STATUSES.items()))
 def test_every_signalwire_status_maps(signalwire_status, ours):
-    [update] = _adapter().handle_webhook(CASE.webhook(CASE.status_body(signalwire_status, "msg-1")))
+    [update] = CASE.adapter().handle_webhook(CASE.webhook(CASE.status_body(signalwire_status, "msg-1")))
     assert (update.carrier_message_id, update.status) == ("msg-1", ours)
 
 
 def test_a_failed_status_keeps_code_and_text():
-    [update] = _adapter().handle_webhook(CASE.webhook(CASE.payload("status-failed-30001.form")))
+    [update] = CASE.adapter().handle_webhook(CASE.webhook(CASE.payload("status-failed-30001.form")))
     assert (update.status, update.error_code, update.error_text) == (DeliveryStatus.FAILED, "30001", "Queue overflow")
 
 
 def test_an_mms_without_text_has_its_media_type():
-    [message] = _adapter().handle_webhook(CASE.webhook(CASE.payload("inbound-mms.form")))
+    [message] = CASE.adapter().handle_webhook(CASE.webhook(CASE.payload("inbound-mms.form")))
     assert message.text == ""
     assert [media.content_type for media in message.media] == ["image/jpeg"]
 
@@ -146,7 +130,7 @@ def test_an_mms_without_text_has_its_media_type():
 )
 def test_bodies_signalwire_would_not_send_are_parse_errors(body):
     with pytest.raises(WebhookParseError):
-        _adapter().handle_webhook(CASE.webhook(body))
+        CASE.adapter().handle_webhook(CASE.webhook(body))
 
 
 # -- sending ---------------------------------------------------------------------------------------
@@ -169,7 +153,7 @@ def test_send_with_status_callback(api):
         method="POST",
         data=urlencode({"To": "+15559876543", "From": "+15551234567", "Body": "Hello", "StatusCallback": callback}),
     ).respond_with_data(CASE.payload("send-response.json"), status=201, content_type="application/json")
-    adapter = _adapter(api.url_for("/").rstrip("/"), status_callback=callback)
+    adapter = CASE.api_adapter(api, status_callback=callback)
     try:
         result = adapter.send(SMS)
     finally:
@@ -195,10 +179,7 @@ def test_both_documented_error_shapes_keep_code_and_text(api, adapter, fixture, 
 
 
 def test_text_over_1600_characters_fails_for_good_without_a_request(api, adapter):
-    with pytest.raises(CarrierError) as refused:
-        adapter.send(OutboundMessage("+15551234567", ("+15559876543",), "x" * 1601))
-    assert not refused.value.retryable
-    assert api.log == []
+    refused_before_sending(api, adapter, OutboundMessage("+15551234567", ("+15559876543",), "x" * 1601))
 
 
 # -- credentials -------------------------------------------------------------------------------------

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from fspbx_sms.carriers import (
     CarrierConfigError,
@@ -22,6 +20,7 @@ from fspbx_sms.carriers import (
     WebhookRequest,
 )
 from fspbx_sms.carriers.sinch import SINCH_STATUSES, SinchAdapter, signature
+from tests.carrier_cases import adapter_fixture, api_fixture, hooks_fixture, refused_before_sending
 from tests.carrier_cases.sinch import CASE, NONCE, URL, signed
 
 #: A fixed "now" (Unix seconds) for signature checks.
@@ -29,27 +28,9 @@ NOW = 1_700_000_000
 SMS = OutboundMessage(from_number="+12015550100", to_numbers=("+12015550111",), text="Hello", reference="9")
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """Sinch's API on 127.0.0.1."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
-
-
-@pytest.fixture
-def adapter(api: HTTPServer) -> Iterator[SinchAdapter]:
-    """An adapter talking to the fake API."""
-    instance = SinchAdapter(CASE.credentials(api.url_for("/").rstrip("/")), timeout=(1.0, 2.0))
-    yield instance
-    instance.close()
-
-
-@pytest.fixture
-def hooks() -> Iterator[SinchAdapter]:
-    """An adapter for callbacks only."""
-    instance = SinchAdapter(CASE.credentials())
-    yield instance
-    instance.close()
+api = api_fixture()
+adapter = adapter_fixture(CASE)
+hooks = hooks_fixture(CASE)
 
 
 # -- Sinch's published signature test vector --------------------------------------------------------
@@ -233,10 +214,7 @@ def test_media_batch_with_one_picture_and_no_text(api, adapter):
     ids=["no-recipient", "1001-recipients", "text-2001", "text-plus-links-over-2000"],
 )
 def test_what_sinch_refuses_is_refused_before_sending(api, adapter, message):
-    with pytest.raises(CarrierError) as refused:
-        adapter.send(message)
-    assert not refused.value.retryable
-    assert api.log == []
+    refused_before_sending(api, adapter, message)
 
 
 def test_a_batch_created_cancelled_is_a_permanent_error(api, adapter):

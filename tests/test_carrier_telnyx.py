@@ -41,6 +41,7 @@ from fspbx_sms.carriers import (
     get_adapter_class,
 )
 from fspbx_sms.carriers.telnyx import TELNYX_STATUSES, TelnyxAdapter
+from tests.carrier_cases import api_fixture
 
 PAYLOADS = Path(__file__).parent / "payloads" / "telnyx"
 #: A fixed "now" for webhook checks (Unix seconds), so replay windows are tested without the clock.
@@ -105,11 +106,7 @@ def carrier(request) -> TelnyxCase:
     return request.param
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """The carrier's API, played by an HTTP server on 127.0.0.1; fails the test on unexpected requests."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
+api = api_fixture()
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from fspbx_sms.carriers import (
     CarrierConfigError,
@@ -23,6 +21,7 @@ from fspbx_sms.carriers import (
     WebhookRequest,
 )
 from fspbx_sms.carriers.twilio import TWILIO_STATUSES, TwilioAdapter
+from tests.carrier_cases import adapter_fixture, api_fixture, refused_before_sending
 from tests.carrier_cases.twilio import ACCOUNT_SID, AUTH_TOKEN, CASE, URL
 
 SMS = OutboundMessage(from_number="+15551234567", to_numbers=("+15559876543",), text="Hello", reference="1")
@@ -39,23 +38,8 @@ VECTOR_PARAMS = {
 }
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """Twilio's API on 127.0.0.1."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
-
-
-def _adapter(base_url: str | None = None, **extra: str) -> TwilioAdapter:
-    return TwilioAdapter({**CASE.credentials(base_url), **extra}, timeout=(1.0, 2.0))
-
-
-@pytest.fixture
-def adapter(api: HTTPServer) -> Iterator[TwilioAdapter]:
-    """An adapter talking to the fake API."""
-    instance = _adapter(api.url_for("/").rstrip("/"))
-    yield instance
-    instance.close()
+api = api_fixture()
+adapter = adapter_fixture(CASE)
 
 
 def _vector_request(url: str, signature: str, body: bytes | None = None) -> WebhookRequest:
@@ -142,7 +126,7 @@ def test_a_webhook_without_signature_is_unauthenticated():
     unsigned = WebhookRequest("POST", request.url, {"Content-Type": "application/x-www-form-urlencoded"}, {},
                               request.body)
     with pytest.raises(WebhookAuthError) as refused:
-        _adapter().handle_webhook(unsigned)
+        CASE.adapter().handle_webhook(unsigned)
     assert refused.value.status_code == 401
 
 
@@ -150,14 +134,14 @@ def test_signature_header_name_is_case_insensitive():
     request = CASE.webhook(CASE.payload("status-sent.form"))
     lowered = WebhookRequest("POST", request.url, {k.lower(): v for k, v in request.headers.items()}, {},
                              request.body)
-    assert len(_adapter().handle_webhook(lowered)) == 1
+    assert len(CASE.adapter().handle_webhook(lowered)) == 1
 
 
 # -- webhooks: parsing -----------------------------------------------------------------------------
 
 
 def test_inbound_mms_keeps_its_media_type_and_every_field():
-    [message] = _adapter().handle_webhook(CASE.webhook(CASE.payload("inbound-mms.form")))
+    [message] = CASE.adapter().handle_webhook(CASE.webhook(CASE.payload("inbound-mms.form")))
     assert isinstance(message, InboundMessage)
     assert [media.content_type for media in message.media] == ["image/jpeg"]
     assert all(isinstance(media, InboundMedia) for media in message.media)
@@ -167,7 +151,7 @@ def test_inbound_mms_keeps_its_media_type_and_every_field():
 
 def test_failed_status_keeps_twilios_error_code_and_message():
     body = CASE.payload("status-failed-30034.form") + b"&ErrorMessage=Unregistered+number"
-    [update] = _adapter().handle_webhook(CASE.webhook(body))
+    [update] = CASE.adapter().handle_webhook(CASE.webhook(body))
     assert isinstance(update, StatusUpdate)
     assert (update.status, update.error_code, update.error_text) == (
         DeliveryStatus.FAILED,
@@ -178,12 +162,12 @@ def test_failed_status_keeps_twilios_error_code_and_message():
 
 @pytest.mark.parametrize(("twilio_status", "ours"), sorted(TWILIO_STATUSES.items()))
 def test_every_twilio_status_maps(twilio_status, ours):
-    [update] = _adapter().handle_webhook(CASE.webhook(CASE.status_body(twilio_status, "SM" + "9" * 32)))
+    [update] = CASE.adapter().handle_webhook(CASE.webhook(CASE.status_body(twilio_status, "SM" + "9" * 32)))
     assert (update.carrier_message_id, update.status) == ("SM" + "9" * 32, ours)
 
 
 def test_delivered_status_callback_has_no_error():
-    [update] = _adapter().handle_webhook(CASE.webhook(CASE.status_body("delivered", "SM1") + b"&ErrorCode=0"))
+    [update] = CASE.adapter().handle_webhook(CASE.webhook(CASE.status_body("delivered", "SM1") + b"&ErrorCode=0"))
     assert update.error_code is None
 
 
@@ -196,7 +180,7 @@ def test_delivered_status_callback_has_no_error():
     ids=["no-message-fields", "not-a-message-status"],
 )
 def test_forms_that_are_neither_message_nor_status_give_no_events(body):
-    assert _adapter().handle_webhook(CASE.webhook(body)) == []
+    assert CASE.adapter().handle_webhook(CASE.webhook(body)) == []
 
 
 @pytest.mark.parametrize(
@@ -215,7 +199,7 @@ def test_forms_that_are_neither_message_nor_status_give_no_events(body):
 )
 def test_bodies_twilio_would_not_send_are_parse_errors(body):
     with pytest.raises(WebhookParseError):
-        _adapter().handle_webhook(CASE.webhook(body))
+        CASE.adapter().handle_webhook(CASE.webhook(body))
 
 
 # -- sending ---------------------------------------------------------------------------------------
@@ -231,7 +215,7 @@ def test_send_posts_the_form_and_status_callback_and_logs_no_secret(api, caplog)
         ),
     ).respond_with_data(CASE.payload("send-response.json"), status=201, content_type="application/json")
     caplog.set_level(logging.DEBUG)
-    adapter = _adapter(api.url_for("/").rstrip("/"), status_callback=callback)
+    adapter = CASE.api_adapter(api, status_callback=callback)
     try:
         result = adapter.send(SMS)
     finally:
@@ -291,11 +275,7 @@ def test_an_accepted_send_without_sid_is_not_retried(api, adapter):
     ids=["text-too-long", "too-many-media", "group", "empty"],
 )
 def test_messages_over_twilios_limits_fail_for_good_without_a_request(api, adapter, message, reason):
-    with pytest.raises(CarrierError) as refused:
-        adapter.send(message)
-    assert reason in refused.value.message
-    assert not refused.value.retryable
-    assert api.log == []
+    assert reason in refused_before_sending(api, adapter, message).message
 
 
 def test_the_longest_body_and_most_media_twilio_takes_are_sent(api, adapter):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from pytest_httpserver import HTTPServer
 
 from fspbx_sms.carriers import (
     CarrierError,
@@ -22,11 +19,12 @@ from fspbx_sms.carriers import (
     WebhookRequest,
 )
 from fspbx_sms.carriers.vonage import VONAGE_STATUSES, VonageAdapter, media_type, verify_hs256
+from tests.carrier_cases import adapter_fixture, api_fixture, basic, hooks_fixture, refused_before_sending
 from tests.carrier_cases.vonage import CASE, OURS, SIGNATURE_SECRET, THEIRS, URL, UUID, hs256_jwt, signed
 
 #: A fixed "now" (Unix seconds) for signature checks.
 NOW = 1_700_000_000
-BASIC = "Basic " + base64.b64encode(b"a1b2c3d4:api-secret-contract").decode()
+BASIC = basic("a1b2c3d4", "api-secret-contract")
 
 # Vonage/vonage-python-sdk, jwt/tests/test_verify_jwt.py: an HS256 token and the secret that signed it.
 SDK_TOKEN = (
@@ -36,27 +34,9 @@ SDK_TOKEN = (
 SDK_SECRET = b"qwertyuiopasdfghjklzxcvbnm123456"
 
 
-@pytest.fixture
-def api(httpserver_ipv4: HTTPServer) -> Iterator[HTTPServer]:
-    """Vonage's API on 127.0.0.1."""
-    yield httpserver_ipv4
-    httpserver_ipv4.check_assertions()
-
-
-@pytest.fixture
-def adapter(api: HTTPServer) -> Iterator[VonageAdapter]:
-    """An adapter talking to the fake API."""
-    instance = VonageAdapter(CASE.credentials(api.url_for("/").rstrip("/")), timeout=(1.0, 2.0))
-    yield instance
-    instance.close()
-
-
-@pytest.fixture
-def hooks() -> Iterator[VonageAdapter]:
-    """An adapter for webhooks only."""
-    instance = VonageAdapter(CASE.credentials())
-    yield instance
-    instance.close()
+api = api_fixture()
+adapter = adapter_fixture(CASE)
+hooks = hooks_fixture(CASE)
 
 
 # -- Vonage's published JWT test vector ---------------------------------------------------------------
@@ -226,10 +206,7 @@ def test_a_long_reference_is_cut_to_vonages_client_ref_limit(adapter):
     ids=["two-recipients", "no-recipient", "empty-sms", "sms-1001", "caption-2001"],
 )
 def test_what_vonage_refuses_is_refused_before_sending(api, adapter, message):
-    with pytest.raises(CarrierError) as refused:
-        adapter.send(message)
-    assert not refused.value.retryable
-    assert api.log == []
+    refused_before_sending(api, adapter, message)
 
 
 @pytest.mark.parametrize(

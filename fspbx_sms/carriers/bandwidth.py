@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 from urllib.parse import urlsplit
 
@@ -35,7 +34,16 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string, response_json
+from fspbx_sms.carriers.payload import (
+    check_send_limits,
+    code_text,
+    json_document,
+    parse_timestamp,
+    require_list,
+    require_object,
+    require_string,
+    response_json,
+)
 
 # -- the webhook payload ---------------------------------------------------------------------------
 # https://dev.bandwidth.com/docs/messaging/webhooks ("Request Parameters"); every callback body is a list.
@@ -128,12 +136,8 @@ class BandwidthAdapter(CarrierAdapter):
 
     def check_request(self) -> requests.Request:
         """The account's stored media list (``GET /api/v2/users/{accountId}/media``)."""
-        return requests.Request(
-            "GET",
-            f"{self.base_url}/api/v2/users/{self.credentials['account_id']}/media",
-            auth=(self.credentials["username"], self.credentials["password"]),
-            headers={"Accept": "application/json"},
-        )
+        auth = (self.credentials["username"], self.credentials["password"])
+        return self.basic_auth_request("GET", f"/api/v2/users/{self.credentials['account_id']}/media", auth)
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /api/v2/users/{accountId}/messages``: up to nine recipients; ``media`` makes it an MMS."""
@@ -149,13 +153,9 @@ class BandwidthAdapter(CarrierAdapter):
             body["media"] = list(message.media_urls)
         if message.reference:
             body["tag"] = message.reference
-        return requests.Request(
-            "POST",
-            f"{self.base_url}/api/v2/users/{self.credentials['account_id']}/messages",
-            json=body,
-            auth=(self.credentials["username"], self.credentials["password"]),
-            headers={"Accept": "application/json"},
-        )
+        auth = (self.credentials["username"], self.credentials["password"])
+        path = f"/api/v2/users/{self.credentials['account_id']}/messages"
+        return self.basic_auth_request("POST", path, auth, json=body)
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``202 Accepted`` with the message; its ``id`` is what callbacks carry."""
@@ -192,10 +192,7 @@ class BandwidthAdapter(CarrierAdapter):
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage | StatusUpdate]:
         """Every event of the callback array, in order."""
-        try:
-            document = json.loads(request.body)
-        except (ValueError, RecursionError) as err:
-            raise WebhookParseError("the body is not JSON") from err
+        document = json_document(request.body)
         if not isinstance(document, list):
             raise WebhookParseError("the body is not a JSON array of events")
         return [bandwidth_event(require_object(item, "event")) for item in document]
@@ -214,10 +211,7 @@ class BandwidthAdapter(CarrierAdapter):
 
 def check_limits(message: OutboundMessage, *, carrier: str) -> None:
     """Raise a permanent :class:`CarrierError` for what Bandwidth documents it refuses."""
-    if not 1 <= len(message.to_numbers) <= MAX_RECIPIENTS:
-        raise CarrierError(
-            f"sends to 1 to {MAX_RECIPIENTS} numbers per message, not {len(message.to_numbers)}", carrier=carrier
-        )
+    check_send_limits(message, carrier, max_recipients=MAX_RECIPIENTS)
     if len(message.text) > MAX_TEXT_LENGTH:
         raise CarrierError(f"text is longer than {MAX_TEXT_LENGTH} characters", carrier=carrier)
     if any(len(url) > MAX_MEDIA_URL_LENGTH for url in message.media_urls):
@@ -243,7 +237,7 @@ def failed_status(error_code: object) -> DeliveryStatus:
     Per the error code schema, x7xx and x6xx codes are reported by the destination carrier and 9xxx is a
     downstream failure of unclear cause (undelivered); the rest were refused by Bandwidth itself (failed).
     """
-    code = _code(error_code) or ""
+    code = code_text(error_code) or ""
     if len(code) == 4 and code.isascii() and code.isdigit() and (code[0] == "9" or code[1] in "67"):
         return DeliveryStatus.UNDELIVERED
     return DeliveryStatus.FAILED
@@ -270,7 +264,7 @@ def bandwidth_event(event: BandwidthEvent | dict[str, Any]) -> InboundMessage | 
         return StatusUpdate(
             carrier_message_id=message_id,
             status=status,
-            error_code=_code(error_code) if failed else None,
+            error_code=code_text(error_code) if failed else None,
             error_text=description if failed and isinstance(description, str) and description else None,
             occurred_at=occurred_at,
             raw=dict(event),
@@ -297,9 +291,3 @@ def bandwidth_event(event: BandwidthEvent | dict[str, Any]) -> InboundMessage | 
         received_at=parse_timestamp(message.get("time")) or occurred_at,
         raw=dict(event),
     )
-
-
-def _code(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    return str(value) or None

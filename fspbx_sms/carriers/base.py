@@ -255,7 +255,7 @@ class CarrierAdapter(ABC):
         self.credentials = self.validate_credentials(credentials)
         #: Our random per-account secret, for carriers with :attr:`url_secret`.
         self.webhook_secret = webhook_secret
-        self.base_url = self.credentials.get("base_url", self.default_base_url).rstrip("/")
+        self.base_url = self.credentials.get("base_url", self.account_base_url()).rstrip("/")
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["User-Agent"] = f"fspbx-sms ({self.provider})"
@@ -281,10 +281,7 @@ class CarrierAdapter(ABC):
         for f in cls.credential_fields:
             if f.required and f.name not in cleaned:
                 raise CarrierConfigError(f.name, f"{cls.display_name} needs {f.name!r}: {f.help}")
-        if "base_url" in cleaned:
-            url = urlsplit(cleaned["base_url"])
-            if url.scheme not in ("http", "https") or not url.netloc:
-                raise CarrierConfigError("base_url", "base_url must be an http:// or https:// URL")
+        check_http_url(cleaned, "base_url")
         return cls.check_credentials(cleaned)
 
     @classmethod
@@ -294,6 +291,10 @@ class CarrierAdapter(ABC):
         Raise :class:`CarrierConfigError` naming the bad key; never put a secret value in the message.
         """
         return credentials
+
+    def account_base_url(self) -> str:
+        """Subclasses may override: this account's API root when no ``base_url`` credential replaces it."""
+        return self.default_base_url
 
     # -- sending: subclasses implement ------------------------------------------------------------------
 
@@ -342,6 +343,15 @@ class CarrierAdapter(ABC):
             carrier=self.provider,
             status_code=response.status_code,
             response_text=response.text[:RESPONSE_TEXT_LIMIT],
+        )
+
+    def basic_auth_request(self, method: str, path: str, auth: tuple[str, str], **kwargs: Any) -> requests.Request:
+        """Base owns: ``method`` on ``path`` under :attr:`base_url` with HTTP Basic ``auth``, accepting JSON.
+
+        ``kwargs`` (``data``, ``json``, ``files``) go to :class:`requests.Request` as they are.
+        """
+        return requests.Request(
+            method, f"{self.base_url}{path}", auth=auth, headers={"Accept": "application/json"}, **kwargs
         )
 
     def _error_from(self, response: requests.Response) -> CarrierError:
@@ -463,6 +473,15 @@ class CarrierAdapter(ABC):
     def close(self) -> None:
         """Release the HTTP session's connections."""
         self.session.close()
+
+
+def check_http_url(credentials: Mapping[str, str], name: str) -> None:
+    """Raise :class:`CarrierConfigError` unless the credential ``name``, when given, is an http(s) URL."""
+    if name not in credentials:
+        return
+    url = urlsplit(credentials[name])
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise CarrierConfigError(name, f"{name} must be an http:// or https:// URL")
 
 
 def retry_after_seconds(value: str | None, *, now: float | None = None) -> float | None:

@@ -11,7 +11,6 @@ carries the account's random secret (``?secret=``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, NotRequired, TypedDict
@@ -35,7 +34,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import response_json
+from fspbx_sms.carriers.payload import check_send_limits, json_object, response_json
 
 # -- the pushes ----------------------------------------------------------------------------------------
 # Form fields (or JSON keys) as ClickSend posts them; every value arrives as text in a form.
@@ -147,18 +146,12 @@ class ClickSendAdapter(CarrierAdapter):
 
     def check_request(self) -> requests.Request:
         """The account (``GET /v3/account``)."""
-        return requests.Request(
-            "GET",
-            f"{self.base_url}/v3/account",
-            headers={"Accept": "application/json"},
-            auth=(self.credentials["username"], self.credentials["api_key"]),
-        )
+        auth = (self.credentials["username"], self.credentials["api_key"])
+        return self.basic_auth_request("GET", "/v3/account", auth)
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /v3/sms/send``, or ``/v3/mms/send`` with ``media_file`` when there is media."""
-        if len(message.to_numbers) != 1:
-            count = len(message.to_numbers)
-            raise CarrierError(f"sends to exactly one number per message, not {count}", carrier=self.provider)
+        check_send_limits(message, self.provider)
         entry: dict[str, Any] = {
             "source": SOURCE,
             "from": message.from_number,
@@ -173,13 +166,8 @@ class ClickSendAdapter(CarrierAdapter):
             if not message.text:
                 raise CarrierError("an SMS needs text", carrier=self.provider)
             path, body = "/v3/sms/send", {"messages": [entry]}
-        return requests.Request(
-            "POST",
-            f"{self.base_url}{path}",
-            json=body,
-            headers={"Accept": "application/json"},
-            auth=(self.credentials["username"], self.credentials["api_key"]),
-        )
+        auth = (self.credentials["username"], self.credentials["api_key"])
+        return self.basic_auth_request("POST", path, auth, json=body)
 
     def _check_mms(self, message: OutboundMessage) -> None:
         if len(message.media_urls) > MMS_MAX_MEDIA:
@@ -244,13 +232,7 @@ class ClickSendAdapter(CarrierAdapter):
 def _fields(request: WebhookRequest) -> dict[str, Any]:
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type == "application/json" or request.body.lstrip()[:1] == b"{":
-        try:
-            document = json.loads(request.body)
-        except (ValueError, RecursionError) as err:
-            raise WebhookParseError("the body is not JSON") from err
-        if not isinstance(document, dict):
-            raise WebhookParseError("the body is not a JSON object")
-        return document
+        return json_object(request.body)
     try:
         text = request.body.decode("utf-8")
         return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text)))

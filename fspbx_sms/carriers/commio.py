@@ -12,7 +12,6 @@ carries the account's random secret (``?secret=``).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 from urllib.parse import parse_qsl
@@ -34,7 +33,7 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import response_json
+from fspbx_sms.carriers.payload import check_send_limits, code_text, json_object, response_json
 
 # -- the webhooks ----------------------------------------------------------------------------------------
 # Form fields as Commio posts them.
@@ -115,18 +114,15 @@ class CommioAdapter(CarrierAdapter):
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST …/sms/send`` as JSON, or ``…/mms/send`` as a multipart form with one ``media_url``."""
-        if len(message.to_numbers) != 1:
-            count = len(message.to_numbers)
-            raise CarrierError(f"sends to exactly one number per message, not {count}", carrier=self.provider)
+        check_send_limits(message, self.provider)
         fields = {"from_did": self._did(message.from_number), "to_did": self._did(message.to_numbers[0])}
         auth = (self.credentials["username"], self.credentials["api_token"])
-        root = f"{self.base_url}/account/{self.credentials['account_id']}/product/origination"
-        headers = {"Accept": "application/json"}
+        root = f"/account/{self.credentials['account_id']}/product/origination"
         if not message.media_urls:
             if not message.text:
                 raise CarrierError("an SMS needs text", carrier=self.provider)
             body = {**fields, "message": message.text}
-            return requests.Request("POST", f"{root}/sms/send", json=body, headers=headers, auth=auth)
+            return self.basic_auth_request("POST", f"{root}/sms/send", auth, json=body)
         if len(message.media_urls) > MMS_MAX_MEDIA or message.text:
             raise CarrierError(
                 f"Commio sends an MMS as {MMS_MAX_MEDIA} media URL without text; this one has "
@@ -136,7 +132,7 @@ class CommioAdapter(CarrierAdapter):
         form = {**fields, "media_url": message.media_urls[0]}
         # files= makes requests send multipart/form-data, as Commio's MMS endpoint takes it.
         files = {name: (None, value) for name, value in form.items()}
-        return requests.Request("POST", f"{root}/mms/send", files=files, headers=headers, auth=auth)
+        return self.basic_auth_request("POST", f"{root}/mms/send", auth, files=files)
 
     def _did(self, number: str) -> str:
         digits = number.removeprefix("+")
@@ -161,12 +157,8 @@ class CommioAdapter(CarrierAdapter):
         body = response_json(response)
         if not isinstance(body, dict):
             return ErrorDetail(code=None, text=None)
-        code = body.get("code")
         text = body.get("message") or body.get("error")
-        return ErrorDetail(
-            code=str(code) if isinstance(code, str | int) and not isinstance(code, bool) and str(code) else None,
-            text=text if isinstance(text, str) and text else None,
-        )
+        return ErrorDetail(code=code_text(body.get("code")), text=text if isinstance(text, str) and text else None)
 
     def verify(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """The URL's ``secret`` must be this account's."""
@@ -181,13 +173,7 @@ class CommioAdapter(CarrierAdapter):
 def _fields(request: WebhookRequest) -> dict[str, Any]:
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
-        try:
-            document = json.loads(request.body)
-        except (ValueError, RecursionError) as err:
-            raise WebhookParseError("the body is not JSON") from err
-        if not isinstance(document, dict):
-            raise WebhookParseError("the body is not a JSON object")
-        return document
+        return json_object(request.body)
     try:
         text = request.body.decode("utf-8")
         return dict(parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text.strip())))

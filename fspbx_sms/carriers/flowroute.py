@@ -29,7 +29,16 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string, response_json
+from fspbx_sms.carriers.payload import (
+    check_send_limits,
+    code_text,
+    json_object,
+    parse_timestamp,
+    require_list,
+    require_object,
+    require_string,
+    response_json,
+)
 
 # -- the callback payloads ---------------------------------------------------------------------------
 # https://developer.flowroute.com/api/messages/v2.2/receive-an-mms ("Response Fields")
@@ -131,11 +140,7 @@ class FlowrouteAdapter(CarrierAdapter):
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /v2.2/messages`` in JSON:API form; ``media_urls`` (with ``is_mms``) makes it an MMS."""
-        if len(message.to_numbers) != 1:
-            count = len(message.to_numbers)
-            raise CarrierError(f"sends to exactly one number per message, not {count}", carrier=self.provider)
-        if not message.text and not message.media_urls:
-            raise CarrierError("a message needs text or media", carrier=self.provider)
+        check_send_limits(message, self.provider, needs_content=True)
         if message.media_urls and len(message.text.encode()) > MMS_MAX_BYTES:
             raise CarrierError(f"MMS text exceeds Flowroute's {MMS_MAX_BYTES} byte MMS size", carrier=self.provider)
         attributes: dict[str, Any] = {
@@ -175,16 +180,13 @@ class FlowrouteAdapter(CarrierAdapter):
     def describe_error(self, response: requests.Response) -> ErrorDetail:
         """The first of ``{"errors": [{"id", "status", "title", "detail"}]}``; Flowroute has no error codes,
         so the code is the error's ``status`` (the HTTP status it reports)."""
-        try:
-            body = response.json()
-        except ValueError:
-            return ErrorDetail(code=None, text=None)
+        body = response_json(response)
         errors = body.get("errors") if isinstance(body, dict) else None
         first = errors[0] if isinstance(errors, list) and errors else None
         if not isinstance(first, dict):
             return ErrorDetail(code=None, text=None)
         parts = [part for part in (first.get("title"), first.get("detail")) if isinstance(part, str) and part]
-        return ErrorDetail(code=_code(first.get("status")), text=": ".join(parts) or None)
+        return ErrorDetail(code=code_text(first.get("status")), text=": ".join(parts) or None)
 
     def verify(self, request: WebhookRequest, *, now: float | None = None) -> None:
         """The URL's ``secret`` must be this account's."""
@@ -192,13 +194,7 @@ class FlowrouteAdapter(CarrierAdapter):
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage | StatusUpdate]:
         """One inbound message or delivery receipt per callback; anything else gives []."""
-        try:
-            document = json.loads(request.body)
-        except (ValueError, RecursionError) as err:
-            raise WebhookParseError("the body is not JSON") from err
-        if not isinstance(document, dict):
-            raise WebhookParseError("the body is not a JSON object")
-        event = flowroute_event(document)
+        event = flowroute_event(json_object(request.body))
         return [] if event is None else [event]
 
 
@@ -218,7 +214,7 @@ def flowroute_event(callback: FlowrouteCallback | dict[str, Any]) -> InboundMess
         return StatusUpdate(
             carrier_message_id=message_id,
             status=status,
-            error_code=_code(attributes.get("status_code")) if failed else None,
+            error_code=code_text(attributes.get("status_code")) if failed else None,
             error_text=description if failed and isinstance(description, str) and description else None,
             occurred_at=parse_timestamp(attributes.get("timestamp")),
             raw=dict(callback),
@@ -252,16 +248,3 @@ def _media(item: dict[str, Any]) -> InboundMedia:
 def _e164(number: str) -> str:
     # Flowroute omits the plus of E.164; put it back so numbers compare equal across carriers.
     return f"+{number}" if number.isascii() and number.isdigit() else number
-
-
-def _code(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    return str(value) or None
-
-
-
-
-
-
-

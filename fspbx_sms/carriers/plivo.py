@@ -24,7 +24,6 @@ import requests
 from fspbx_sms.carriers.base import (
     CarrierAdapter,
     CarrierConfigError,
-    CarrierError,
     CredentialField,
     DeliveryStatus,
     ErrorDetail,
@@ -36,8 +35,9 @@ from fspbx_sms.carriers.base import (
     WebhookAuthError,
     WebhookParseError,
     WebhookRequest,
+    check_http_url,
 )
-from fspbx_sms.carriers.payload import response_json
+from fspbx_sms.carriers.payload import check_send_limits, response_json
 
 # -- the webhook payloads (form fields) ------------------------------------------------------------
 
@@ -130,36 +130,17 @@ class PlivoAdapter(CarrierAdapter):
         """The Auth ID is ``MA``/``SA`` and 18 capitals or digits; the status callback is an http(s) URL."""
         if not AUTH_ID.fullmatch(credentials["auth_id"]):
             raise CarrierConfigError("auth_id", "auth_id must be the 20-character Auth ID (MA… or SA…)")
-        callback = urlsplit(credentials.get("status_callback", "https://x"))
-        if callback.scheme not in ("http", "https") or not callback.netloc:
-            raise CarrierConfigError("status_callback", "status_callback must be an http:// or https:// URL")
+        check_http_url(credentials, "status_callback")
         return credentials
 
     def check_request(self) -> requests.Request:
         """The account details (``GET /v1/Account/{auth_id}/``)."""
         auth_id = self.credentials["auth_id"]
-        return requests.Request(
-            "GET",
-            f"{self.base_url}/v1/Account/{auth_id}/",
-            auth=(auth_id, self.credentials["auth_token"]),
-            headers={"Accept": "application/json"},
-        )
+        return self.basic_auth_request("GET", f"/v1/Account/{auth_id}/", (auth_id, self.credentials["auth_token"]))
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /v1/Account/{auth_id}/Message/`` as JSON; ``type=mms`` with ``media_urls`` for an MMS."""
-        if len(message.to_numbers) != 1:
-            count = len(message.to_numbers)
-            raise CarrierError(f"sends to exactly one number per message, not {count}", carrier=self.provider)
-        if len(message.text) > MAX_TEXT_CHARS:
-            raise CarrierError(
-                f"text is {len(message.text)} characters; the limit is {MAX_TEXT_CHARS}", carrier=self.provider
-            )
-        if len(message.media_urls) > MAX_MEDIA:
-            raise CarrierError(
-                f"{len(message.media_urls)} attachments; the limit is {MAX_MEDIA} per message", carrier=self.provider
-            )
-        if not message.text and not message.media_urls:
-            raise CarrierError("a message needs text or media", carrier=self.provider)
+        check_send_limits(message, self.provider, max_text=MAX_TEXT_CHARS, max_media=MAX_MEDIA, needs_content=True)
         body: dict[str, Any] = {"src": message.from_number, "dst": message.to_numbers[0]}
         if message.text:
             # Plivo requires text for an SMS only; an MMS may be pictures alone.
@@ -171,13 +152,8 @@ class PlivoAdapter(CarrierAdapter):
             body["url"] = self.credentials["status_callback"]
             body["method"] = "POST"
         auth_id = self.credentials["auth_id"]
-        return requests.Request(
-            "POST",
-            f"{self.base_url}/v1/Account/{auth_id}/Message/",
-            json=body,
-            auth=(auth_id, self.credentials["auth_token"]),
-            headers={"Accept": "application/json"},
-        )
+        auth = (auth_id, self.credentials["auth_token"])
+        return self.basic_auth_request("POST", f"/v1/Account/{auth_id}/Message/", auth, json=body)
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``message_uuid`` lists one id per destination; we send to one, so it is the first."""
@@ -190,10 +166,7 @@ class PlivoAdapter(CarrierAdapter):
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:
         """``{"api_id", "error"}``: Plivo gives no error code, only text (or a field → messages object)."""
-        try:
-            body = response.json()
-        except ValueError:
-            return ErrorDetail(code=None, text=None)
+        body = response_json(response)
         error = body.get("error") if isinstance(body, dict) else None
         if isinstance(error, dict):
             error = "; ".join(f"{field}: {detail}" for field, detail in error.items())

@@ -6,57 +6,35 @@ Status callback: https://signalwire.com/docs/compatibility-api/rest/messages/web
 Signatures: https://developer.signalwire.com/guides/webhook-security (the Compatibility SDK's
 ``validateRequest``: Twilio's scheme, keyed with the project's Signing Key)
 
-SignalWire's webhook forms and signature are those of Twilio's API; this module repeats that small part of
-``twilio.py`` because carrier modules depend on nothing of ours but ``base``.
+SignalWire's webhook forms, signature and message resource are those of Twilio's API; this module reuses
+``twilio.py`` for them, with SignalWire's own statuses and limits.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, ClassVar, NotRequired, TypedDict
-from urllib.parse import urlsplit
+from typing import ClassVar
 
 import requests
 
 from fspbx_sms.carriers.base import (
     CarrierAdapter,
     CarrierConfigError,
-    CarrierError,
     CredentialField,
     DeliveryStatus,
     ErrorDetail,
-    InboundMedia,
     InboundMessage,
     OutboundMessage,
     SendResult,
     StatusUpdate,
     WebhookAuthError,
-    WebhookParseError,
     WebhookRequest,
+    check_http_url,
 )
-from fspbx_sms.carriers.payload import response_json
+from fspbx_sms.carriers.payload import code_text, response_json
 
-# SignalWire's compatibility API speaks Twilio's webhook protocol: same form posts, same signature scheme.
-from fspbx_sms.carriers.twilio import form_of, signature_matches
-
-# -- the webhook payload ---------------------------------------------------------------------------
-
-
-class SignalWireMessageForm(TypedDict):
-    """An inbound message or status callback (form fields; SignalWire may add more)."""
-
-    MessageSid: str
-    AccountSid: str
-    From: str
-    To: str
-    Body: NotRequired[str]
-    NumMedia: NotRequired[str]
-    MessageStatus: NotRequired[str]
-    SmsStatus: NotRequired[str]
-    ErrorCode: NotRequired[str]
-    # MediaUrl<N> and MediaContentType<N> follow NumMedia.
-
+# SignalWire's compatibility API speaks Twilio's protocol: same form posts and signature, same message resource.
+from fspbx_sms.carriers.twilio import form_fields, form_of, message_resource, signature_matches, twilio_event
 
 #: ``MessageStatus`` → ours: the API's eight message statuses (``receiving``/``received`` are inbound).
 #: SignalWire marks ``delivered`` only on a carrier delivery receipt; MMS never gets one and stays ``sent``.
@@ -68,7 +46,6 @@ SIGNALWIRE_STATUSES: dict[str, DeliveryStatus] = {
     "undelivered": DeliveryStatus.UNDELIVERED,
     "failed": DeliveryStatus.FAILED,
 }
-INBOUND_STATUSES = frozenset({"receiving", "received"})
 
 #: Error codes SignalWire shares with Twilio's API where a retry can help (too many requests, internal
 #: error, service unavailable); the rest of a 4xx is permanent.
@@ -80,7 +57,6 @@ MAX_BODY_CHARS = 1600
 SIGNATURE_HEADERS = ("X-SignalWire-Signature", "X-Twilio-Signature")
 PROJECT_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 SPACE_HOST = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
-MEDIA_FIELDS_LIMIT = 100
 
 
 class SignalWireAdapter(CarrierAdapter):
@@ -118,17 +94,6 @@ class SignalWireAdapter(CarrierAdapter):
         "one fspbx-sms prints. No time is signed, so replays are stopped by ignoring repeated MessageSids"
     )
 
-    def __init__(
-        self,
-        credentials: Mapping[str, str],
-        *,
-        webhook_secret: str = "",
-        timeout: tuple[float, float] = (5.0, 30.0),
-    ):
-        super().__init__(credentials, webhook_secret=webhook_secret, timeout=timeout)
-        if "base_url" not in self.credentials:
-            self.base_url = f"https://{self.credentials['space_url']}"
-
     @classmethod
     def check_credentials(cls, credentials: dict[str, str]) -> dict[str, str]:
         """The Project ID is a UUID; the Space URL is a host name (``https://`` and a trailing ``/`` dropped)."""
@@ -137,67 +102,41 @@ class SignalWireAdapter(CarrierAdapter):
         space = credentials["space_url"].removeprefix("https://").rstrip("/")
         if not SPACE_HOST.fullmatch(space):
             raise CarrierConfigError("space_url", "space_url must be the Space's host, e.g. example.signalwire.com")
-        callback = urlsplit(credentials.get("status_callback", "https://x"))
-        if callback.scheme not in ("http", "https") or not callback.netloc:
-            raise CarrierConfigError("status_callback", "status_callback must be an http:// or https:// URL")
+        check_http_url(credentials, "status_callback")
         return {**credentials, "space_url": space}
+
+    def account_base_url(self) -> str:
+        """The account's Space."""
+        return f"https://{self.credentials['space_url']}"
 
     def check_request(self) -> requests.Request:
         """The project's account resource on the space (``GET /api/laml/2010-04-01/Accounts/{ProjectID}.json``)."""
         project = self.credentials["project_id"]
-        return requests.Request(
-            "GET",
-            f"{self.base_url}/api/laml/2010-04-01/Accounts/{project}.json",
-            auth=(project, self.credentials["api_token"]),
-            headers={"Accept": "application/json"},
-        )
+        auth = (project, self.credentials["api_token"])
+        return self.basic_auth_request("GET", f"/api/laml/2010-04-01/Accounts/{project}.json", auth)
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /api/laml/2010-04-01/Accounts/{ProjectID}/Messages.json``: To, From, Body, one MediaUrl each."""
-        if len(message.to_numbers) != 1:
-            count = len(message.to_numbers)
-            raise CarrierError(f"sends to exactly one number per message, not {count}", carrier=self.provider)
-        if len(message.text) > MAX_BODY_CHARS:
-            raise CarrierError(
-                f"text is {len(message.text)} characters; the limit is {MAX_BODY_CHARS}", carrier=self.provider
-            )
-        if not message.text and not message.media_urls:
-            raise CarrierError("a message needs text or media", carrier=self.provider)
-        fields = [("To", message.to_numbers[0]), ("From", message.from_number)]
-        if message.text:
-            fields.append(("Body", message.text))
-        fields.extend(("MediaUrl", url) for url in message.media_urls)
+        fields = form_fields(self.provider, message, max_text=MAX_BODY_CHARS, max_media=None)
         if "status_callback" in self.credentials:
             fields.append(("StatusCallback", self.credentials["status_callback"]))
         project = self.credentials["project_id"]
-        return requests.Request(
-            "POST",
-            f"{self.base_url}/api/laml/2010-04-01/Accounts/{project}/Messages.json",
-            data=fields,
-            auth=(project, self.credentials["api_token"]),
-            headers={"Accept": "application/json"},
-        )
+        auth = (project, self.credentials["api_token"])
+        path = f"/api/laml/2010-04-01/Accounts/{project}/Messages.json"
+        return self.basic_auth_request("POST", path, auth, data=fields)
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``sid`` is the message id; ``status`` is normally ``queued``."""
-        body = response_json(response)
-        sid = body.get("sid") if isinstance(body, dict) else None
-        if not isinstance(sid, str) or not sid:
-            raise self.unusable_answer(response, "accepted the message but its answer has no sid")
-        return SendResult(sid, _our_status(body.get("status")), body)
+        return message_resource(self, response, SIGNALWIRE_STATUSES)
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:
         """``{"code", "message", "more_info", "status"}`` or ``{"errors": [{"code", "message"}]}``."""
-        try:
-            body = response.json()
-        except ValueError:
-            return ErrorDetail(code=None, text=None)
+        body = response_json(response)
         errors = body.get("errors") if isinstance(body, dict) else None
         first = errors[0] if isinstance(errors, list) and errors else body
         if not isinstance(first, dict):
             return ErrorDetail(code=None, text=None)
-        code = first.get("code")
-        code = str(code) if isinstance(code, int | str) and not isinstance(code, bool) and str(code) else None
+        code = code_text(first.get("code"))
         message = first.get("message")
         return ErrorDetail(
             code=code,
@@ -215,53 +154,5 @@ class SignalWireAdapter(CarrierAdapter):
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage | StatusUpdate]:
         """One event per webhook: an inbound SMS/MMS or a status callback; anything else gives []."""
-        event = signalwire_event(form_of(request))
+        event = twilio_event(form_of(request), SIGNALWIRE_STATUSES)
         return [] if event is None else [event]
-
-
-def signalwire_event(form: SignalWireMessageForm | dict[str, str]) -> InboundMessage | StatusUpdate | None:
-    """Our event for one webhook form; None when it is neither a message nor a status callback."""
-    status = form.get("MessageStatus")
-    if status is not None and status not in INBOUND_STATUSES:
-        error_code = form.get("ErrorCode") or None
-        return StatusUpdate(
-            carrier_message_id=_required(form, "MessageSid"),
-            status=_our_status(status),
-            error_code=None if error_code in (None, "0") else error_code,
-            error_text=form.get("ErrorMessage") or None,
-            occurred_at=None,
-            raw=dict(form),
-        )
-    if status is None and form.get("SmsStatus", "received") not in INBOUND_STATUSES:
-        return None
-    if "Body" not in form and "NumMedia" not in form:
-        return None
-    count = form.get("NumMedia", "0") or "0"
-    if not (count.isascii() and count.isdigit()) or int(count) > MEDIA_FIELDS_LIMIT:
-        raise WebhookParseError("NumMedia is not a small number")
-    media = tuple(
-        InboundMedia(url=_required(form, f"MediaUrl{i}"), content_type=form.get(f"MediaContentType{i}") or None)
-        for i in range(int(count))
-    )
-    return InboundMessage(
-        carrier_message_id=_required(form, "MessageSid"),
-        from_number=_required(form, "From"),
-        to_numbers=(_required(form, "To"),),
-        text=form.get("Body", ""),
-        media=media,
-        received_at=None,
-        raw=dict(form),
-    )
-
-
-def _our_status(value: Any) -> DeliveryStatus:
-    if not isinstance(value, str):
-        return DeliveryStatus.UNKNOWN
-    return SIGNALWIRE_STATUSES.get(value, DeliveryStatus.UNKNOWN)
-
-
-def _required(form: dict[str, str], name: str) -> str:
-    value = form.get(name)
-    if not value:
-        raise WebhookParseError(f"{name} is missing")
-    return value

@@ -12,9 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import time
-from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 
 import requests
@@ -36,7 +34,15 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string, response_json
+from fspbx_sms.carriers.payload import (
+    check_send_limits,
+    json_object,
+    parse_timestamp,
+    require_list,
+    require_object,
+    require_string,
+    response_json,
+)
 
 # -- the callback payloads ---------------------------------------------------------------------------
 
@@ -159,17 +165,6 @@ class SinchAdapter(CarrierAdapter):
         "now is refused"
     )
 
-    def __init__(
-        self,
-        credentials: Mapping[str, str],
-        *,
-        webhook_secret: str = "",
-        timeout: tuple[float, float] = (5.0, 30.0),
-    ):
-        super().__init__(credentials, webhook_secret=webhook_secret, timeout=timeout)
-        if "base_url" not in self.credentials:
-            self.base_url = REGIONS[self.credentials.get("region", "us")]
-
     @classmethod
     def check_credentials(cls, credentials: dict[str, str]) -> dict[str, str]:
         """The region must be one Sinch runs the SMS API in."""
@@ -177,6 +172,10 @@ class SinchAdapter(CarrierAdapter):
         if region not in REGIONS:
             raise CarrierConfigError("region", f"region must be one of {', '.join(REGIONS)}")
         return {**credentials, "region": region} if "region" in credentials else credentials
+
+    def account_base_url(self) -> str:
+        """The root of the service plan's region."""
+        return REGIONS[self.credentials.get("region", "us")]
 
     def check_request(self) -> requests.Request:
         """The service plan's batches, one per page (``GET /xms/v1/{service_plan_id}/batches``)."""
@@ -247,22 +246,13 @@ class SinchAdapter(CarrierAdapter):
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage | StatusUpdate]:
         """One event per callback; batch summaries, binary SMS and other products' events give []."""
-        try:
-            document = json.loads(request.body)
-        except (ValueError, RecursionError) as err:
-            raise WebhookParseError("the body is not JSON") from err
-        if not isinstance(document, dict):
-            raise WebhookParseError("the body is not a JSON object")
-        event = sinch_event(document)
+        event = sinch_event(json_object(request.body))
         return [] if event is None else [event]
 
 
 def check_limits(message: OutboundMessage, text: str, *, carrier: str) -> None:
     """Raise a permanent :class:`CarrierError` for a batch Sinch documents it refuses."""
-    if not 1 <= len(message.to_numbers) <= MAX_RECIPIENTS:
-        raise CarrierError(
-            f"sends to 1 to {MAX_RECIPIENTS} numbers per batch, not {len(message.to_numbers)}", carrier=carrier
-        )
+    check_send_limits(message, carrier, max_recipients=MAX_RECIPIENTS, per="batch")
     if len(text) > MAX_TEXT_LENGTH:
         raise CarrierError(f"text (with any extra media links) is over {MAX_TEXT_LENGTH} characters", carrier=carrier)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, NotRequired, TypedDict
@@ -22,7 +21,6 @@ from nacl.signing import VerifyKey
 from fspbx_sms.carriers.base import (
     CarrierAdapter,
     CarrierConfigError,
-    CarrierError,
     CredentialField,
     DeliveryStatus,
     ErrorDetail,
@@ -35,7 +33,16 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import parse_timestamp, require_list, require_object, require_string, response_json
+from fspbx_sms.carriers.payload import (
+    check_send_limits,
+    code_text,
+    json_object,
+    parse_timestamp,
+    require_list,
+    require_object,
+    require_string,
+    response_json,
+)
 
 # -- the webhook payload ---------------------------------------------------------------------------
 # https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks ("Payload structure")
@@ -200,12 +207,8 @@ class TelnyxAdapter(CarrierAdapter):
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /v2/messages`` to one number (``media_urls`` makes it an MMS); several numbers are a group MMS,
         ``POST /v2/messages/group_mms`` with ``to`` as a list (at most 8 recipients, US/Canada)."""
-        count = len(message.to_numbers)
-        if not 1 <= count <= MAX_GROUP_RECIPIENTS:
-            raise CarrierError(
-                f"sends to 1 to {MAX_GROUP_RECIPIENTS} numbers per message, not {count}", carrier=self.provider
-            )
-        group = count > 1
+        check_send_limits(message, self.provider, max_recipients=MAX_GROUP_RECIPIENTS)
+        group = len(message.to_numbers) > 1
         body: dict[str, Any] = {
             "from": message.from_number,
             "to": list(message.to_numbers) if group else message.to_numbers[0],
@@ -237,15 +240,12 @@ class TelnyxAdapter(CarrierAdapter):
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:
         """The first of ``{"errors": [{"code", "title", "detail", "meta"}]}``; ``meta.retryable`` wins."""
-        try:
-            body = response.json()
-        except ValueError:
-            return ErrorDetail(code=None, text=None)
+        body = response_json(response)
         errors = body.get("errors") if isinstance(body, dict) else None
         first = errors[0] if isinstance(errors, list) and errors else None
         if not isinstance(first, dict):
             return ErrorDetail(code=None, text=None)
-        code = _code(first.get("code"))
+        code = code_text(first.get("code"))
         meta = first.get("meta")
         flag = meta.get("retryable") if isinstance(meta, dict) else None
         if isinstance(flag, bool):
@@ -260,13 +260,7 @@ class TelnyxAdapter(CarrierAdapter):
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage | StatusUpdate]:
         """One event per webhook; ``message.*`` events we do not handle, and other products', give []."""
-        try:
-            document = json.loads(request.body)
-        except (ValueError, RecursionError) as err:
-            raise WebhookParseError("the body is not JSON") from err
-        if not isinstance(document, dict):
-            raise WebhookParseError("the body is not a JSON object")
-        event = telnyx_event(document)
+        event = telnyx_event(json_object(request.body))
         return [] if event is None else [event]
 
 
@@ -322,7 +316,7 @@ def telnyx_event(webhook: TelnyxWebhook | dict[str, Any]) -> InboundMessage | St
         return StatusUpdate(
             carrier_message_id=message_id,
             status=_our_status(first.get("status")),
-            error_code=_code(error.get("code")),
+            error_code=code_text(error.get("code")),
             error_text=_error_text(error),
             occurred_at=occurred_at,
             raw=dict(webhook),
@@ -362,12 +356,6 @@ def _media(item: object) -> InboundMedia:
         url=require_string(entry.get("url"), "payload.media[].url"),
         content_type=content_type if isinstance(content_type, str) and content_type else None,
     )
-
-
-def _code(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    return str(value) or None
 
 
 def _error_text(error: Mapping[str, Any]) -> str | None:

@@ -13,16 +13,15 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar, NotRequired, TypedDict
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import requests
 
 from fspbx_sms.carriers.base import (
-    RESPONSE_TEXT_LIMIT,
     CarrierAdapter,
     CarrierConfigError,
-    CarrierError,
     CredentialField,
     DeliveryStatus,
     ErrorDetail,
@@ -34,8 +33,9 @@ from fspbx_sms.carriers.base import (
     WebhookAuthError,
     WebhookParseError,
     WebhookRequest,
+    check_http_url,
 )
-from fspbx_sms.carriers.payload import response_json
+from fspbx_sms.carriers.payload import check_send_limits, code_text, response_json
 
 # -- the webhook payload ---------------------------------------------------------------------------
 # Form fields (application/x-www-form-urlencoded); Twilio adds fields without notice, so all are optional
@@ -137,38 +137,27 @@ class TwilioAdapter(CarrierAdapter):
         """The Account SID is ``AC`` and 32 hex digits; the status callback is an http(s) URL."""
         if not ACCOUNT_SID.fullmatch(credentials["account_sid"]):
             raise CarrierConfigError("account_sid", "account_sid must be 'AC' followed by 32 hex digits")
-        callback = urlsplit(credentials.get("status_callback", "https://x"))
-        if callback.scheme not in ("http", "https") or not callback.netloc:
-            raise CarrierConfigError("status_callback", "status_callback must be an http:// or https:// URL")
+        check_http_url(credentials, "status_callback")
         return credentials
 
     def check_request(self) -> requests.Request:
         """The account resource (``GET /2010-04-01/Accounts/{AccountSid}.json``)."""
         account = self.credentials["account_sid"]
-        return requests.Request(
-            "GET",
-            f"{self.base_url}/2010-04-01/Accounts/{account}.json",
-            auth=(account, self.credentials["auth_token"]),
-            headers={"Accept": "application/json"},
-        )
+        auth = (account, self.credentials["auth_token"])
+        return self.basic_auth_request("GET", f"/2010-04-01/Accounts/{account}.json", auth)
 
     def build_send_request(self, message: OutboundMessage) -> requests.Request:
         """``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` as a form; one ``MediaUrl`` per attachment."""
-        fields = form_fields(self.provider, message)
+        fields = form_fields(self.provider, message, max_text=MAX_BODY_CHARS, max_media=MAX_MEDIA)
         if "status_callback" in self.credentials:
             fields.append(("StatusCallback", self.credentials["status_callback"]))
         account = self.credentials["account_sid"]
-        return requests.Request(
-            "POST",
-            f"{self.base_url}/2010-04-01/Accounts/{account}/Messages.json",
-            data=fields,
-            auth=(account, self.credentials["auth_token"]),
-            headers={"Accept": "application/json"},
-        )
+        auth = (account, self.credentials["auth_token"])
+        return self.basic_auth_request("POST", f"/2010-04-01/Accounts/{account}/Messages.json", auth, data=fields)
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``sid`` is the message id; ``status`` is ``queued`` (``accepted`` through a Messaging Service)."""
-        return message_resource(self.provider, response)
+        return message_resource(self, response)
 
     def describe_error(self, response: requests.Response) -> ErrorDetail:
         """``{"code", "message", "more_info", "status"}``; codes 20429/20500/20503 are retryable."""
@@ -188,19 +177,11 @@ class TwilioAdapter(CarrierAdapter):
         return [] if event is None else [event]
 
 
-def form_fields(provider: str, message: OutboundMessage) -> list[tuple[str, str]]:
+def form_fields(
+    provider: str, message: OutboundMessage, *, max_text: int, max_media: int | None
+) -> list[tuple[str, str]]:
     """``To``/``From``/``Body``/``MediaUrl`` form fields of the Twilio-compatible Messages API, limits checked."""
-    if len(message.to_numbers) != 1:
-        count = len(message.to_numbers)
-        raise CarrierError(f"sends to exactly one number per message, not {count}", carrier=provider)
-    if len(message.text) > MAX_BODY_CHARS:
-        raise CarrierError(f"text is {len(message.text)} characters; the limit is {MAX_BODY_CHARS}", carrier=provider)
-    if len(message.media_urls) > MAX_MEDIA:
-        raise CarrierError(
-            f"{len(message.media_urls)} attachments; the limit is {MAX_MEDIA} per message", carrier=provider
-        )
-    if not message.text and not message.media_urls:
-        raise CarrierError("a message needs text or media", carrier=provider)
+    check_send_limits(message, provider, max_text=max_text, max_media=max_media, needs_content=True)
     fields = [("To", message.to_numbers[0]), ("From", message.from_number)]
     if message.text:
         fields.append(("Body", message.text))
@@ -208,18 +189,15 @@ def form_fields(provider: str, message: OutboundMessage) -> list[tuple[str, str]
     return fields
 
 
-def message_resource(provider: str, response: requests.Response) -> SendResult:
-    """Our result from a Message resource answer (``sid``, ``status``)."""
+def message_resource(
+    adapter: CarrierAdapter, response: requests.Response, statuses: Mapping[str, DeliveryStatus] = TWILIO_STATUSES
+) -> SendResult:
+    """Our result from a Message resource answer (``sid``, ``status`` as ``statuses`` maps it)."""
     body = response_json(response)
     sid = body.get("sid") if isinstance(body, dict) else None
     if not isinstance(sid, str) or not sid:
-        raise CarrierError(
-            "accepted the message but its answer has no sid",
-            carrier=provider,
-            status_code=response.status_code,
-            response_text=response.text[:RESPONSE_TEXT_LIMIT],
-        )
-    return SendResult(sid, our_status(body.get("status")), body)
+        raise adapter.unusable_answer(response, "accepted the message but its answer has no sid")
+    return SendResult(sid, our_status(body.get("status"), statuses), body)
 
 
 def rest_error(response: requests.Response, retryable_codes: frozenset[str]) -> ErrorDetail:
@@ -227,8 +205,7 @@ def rest_error(response: requests.Response, retryable_codes: frozenset[str]) -> 
     body = response_json(response)
     if not isinstance(body, dict):
         return ErrorDetail(code=None, text=None)
-    code = body.get("code")
-    code = str(code) if isinstance(code, int | str) and not isinstance(code, bool) and str(code) else None
+    code = code_text(body.get("code"))
     message = body.get("message")
     text = message if isinstance(message, str) and message else None
     return ErrorDetail(code=code, text=text, retryable=True if code in retryable_codes else None)
@@ -289,17 +266,21 @@ def url_variants(url: str) -> list[str]:
     return list(dict.fromkeys([url, without, with_port]))
 
 
-def twilio_event(form: TwilioInboundForm | TwilioStatusForm | dict[str, str]) -> InboundMessage | StatusUpdate | None:
+def twilio_event(
+    form: TwilioInboundForm | TwilioStatusForm | dict[str, str],
+    statuses: Mapping[str, DeliveryStatus] = TWILIO_STATUSES,
+) -> InboundMessage | StatusUpdate | None:
     """Our event for one Twilio(-compatible) webhook form; None when it is neither a message nor a status.
 
-    Raises :class:`WebhookParseError` when a field we need is missing.
+    ``statuses`` maps the carrier's statuses (SignalWire has its own). Raises :class:`WebhookParseError` when a
+    field we need is missing.
     """
     status = form.get("MessageStatus")
     if status is not None and status not in INBOUND_STATUSES:
         error_code = form.get("ErrorCode") or None
         return StatusUpdate(
             carrier_message_id=_required(form, "MessageSid"),
-            status=our_status(status),
+            status=our_status(status, statuses),
             # Twilio sends ErrorCode=0 or nothing when there is no error.
             error_code=None if error_code in (None, "0") else error_code,
             error_text=form.get("ErrorMessage") or None,
@@ -321,9 +302,9 @@ def twilio_event(form: TwilioInboundForm | TwilioStatusForm | dict[str, str]) ->
     )
 
 
-def our_status(value: Any) -> DeliveryStatus:
-    """Our status for a Twilio ``MessageStatus``; ``unknown`` for anything else."""
-    return TWILIO_STATUSES.get(value, DeliveryStatus.UNKNOWN) if isinstance(value, str) else DeliveryStatus.UNKNOWN
+def our_status(value: Any, statuses: Mapping[str, DeliveryStatus] = TWILIO_STATUSES) -> DeliveryStatus:
+    """Our status for a Twilio ``MessageStatus`` (by ``statuses``); ``unknown`` for anything else."""
+    return statuses.get(value, DeliveryStatus.UNKNOWN) if isinstance(value, str) else DeliveryStatus.UNKNOWN
 
 
 def _media(form: dict[str, str]) -> tuple[InboundMedia, ...]:

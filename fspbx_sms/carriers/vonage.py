@@ -37,7 +37,14 @@ from fspbx_sms.carriers.base import (
     WebhookParseError,
     WebhookRequest,
 )
-from fspbx_sms.carriers.payload import parse_timestamp, require_object, require_string, response_json
+from fspbx_sms.carriers.payload import (
+    check_send_limits,
+    json_object,
+    parse_timestamp,
+    require_object,
+    require_string,
+    response_json,
+)
 
 # -- the webhook payloads ------------------------------------------------------------------------------
 # https://developer.vonage.com/en/api/messages ("Webhooks": inbound-message, message-status)
@@ -143,13 +150,8 @@ class VonageAdapter(CarrierAdapter):
             body |= {"channel": "mms", "message_type": "content", "content": content}
         if message.reference:
             body["client_ref"] = message.reference[:MAX_CLIENT_REF]
-        return requests.Request(
-            "POST",
-            f"{self.base_url}/v1/messages",
-            json=body,
-            auth=(self.credentials["api_key"], self.credentials["api_secret"]),
-            headers={"Accept": "application/json"},
-        )
+        auth = (self.credentials["api_key"], self.credentials["api_secret"])
+        return self.basic_auth_request("POST", "/v1/messages", auth, json=body)
 
     def parse_send_response(self, response: requests.Response) -> SendResult:
         """``202 Accepted`` with ``{"message_uuid"}``; that is all a send answers."""
@@ -184,20 +186,13 @@ class VonageAdapter(CarrierAdapter):
 
     def parse(self, request: WebhookRequest) -> list[InboundMessage | StatusUpdate]:
         """One event per webhook: a message-status has ``status``, an inbound-message has ``message_type``."""
-        try:
-            document = json.loads(request.body)
-        except (ValueError, RecursionError) as err:
-            raise WebhookParseError("the body is not JSON") from err
-        if not isinstance(document, dict):
-            raise WebhookParseError("the body is not a JSON object")
-        event = vonage_event(document)
+        event = vonage_event(json_object(request.body))
         return [] if event is None else [event]
 
 
 def check_limits(message: OutboundMessage, *, carrier: str) -> None:
     """Raise a permanent :class:`CarrierError` for a message Vonage documents it refuses."""
-    if len(message.to_numbers) != 1:
-        raise CarrierError(f"sends to exactly one number per message, not {len(message.to_numbers)}", carrier=carrier)
+    check_send_limits(message, carrier)
     if not message.media_urls and not message.text:
         raise CarrierError("an SMS needs text", carrier=carrier)
     limit = MAX_MMS_CAPTION if message.media_urls else MAX_SMS_TEXT
@@ -322,8 +317,3 @@ def _media_object(url: str, caption: str) -> dict[str, str]:
 def _b64url(part: str) -> bytes:
     # JWTs drop base64 padding; binascii.Error and non-ASCII input are both ValueErrors.
     return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
-
-
-
-
-

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 from werkzeug import Request
 
 from fspbx_sms.carriers import DeliveryStatus, OutboundMessage, WebhookRequest
 from fspbx_sms.carriers.bandwidth import BandwidthAdapter
-from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
+from tests.carrier_cases import Answer, CarrierCase, Inbound, Status, basic, posted
 
 URL = "https://sms.example.com/webhooks/bandwidth/1"
 ACCOUNT_ID = "9900000"
 MEDIA = "https://messaging.bandwidth.com/api/v2/users/{accountId}/media/14762070468292kw2fuqty55yp2b2/0/bw.png"
 MESSAGE_ID = "14762070468292kw2fuqty55yp2b2"
-
-
-def basic(username: str, password: str) -> str:
-    """An ``Authorization`` header value for HTTP Basic credentials."""
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 class BandwidthCase(CarrierCase):
@@ -42,9 +36,9 @@ class BandwidthCase(CarrierCase):
         ("message-failed.json", (Status(MESSAGE_ID, DeliveryStatus.FAILED, "4432"),)),
     )
 
-    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+    def account_credentials(self) -> dict[str, str]:
         """API and callback credentials."""
-        credentials = {
+        return {
             "account_id": ACCOUNT_ID,
             "username": "api-username",
             "password": "api-password-contract",
@@ -52,9 +46,6 @@ class BandwidthCase(CarrierCase):
             "webhook_username": "callback-user",
             "webhook_password": "callback-password-contract",
         }
-        if base_url:
-            credentials["base_url"] = base_url
-        return credentials
 
     def check_send_request(self, request: Request, message: OutboundMessage) -> None:
         """Basic auth, JSON with applicationId/to[]/from/text, media for MMS, our reference as tag."""
@@ -90,7 +81,7 @@ class BandwidthCase(CarrierCase):
             "User-Agent": "BandwidthAPI/v2",
             "Authorization": authorization,
         }
-        return WebhookRequest(method="POST", url=URL, headers=headers, query={}, body=body)
+        return posted(URL, body, headers)
 
     def webhook(self, body: bytes, *, content_type: str | None = None) -> WebhookRequest:
         """With the application's callback credentials."""

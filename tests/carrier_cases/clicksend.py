@@ -3,7 +3,6 @@ URL secret (form-encoded or JSON, as the rule's webhook type says)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from urllib.parse import parse_qsl, urlencode
@@ -12,7 +11,7 @@ from werkzeug import Request
 
 from fspbx_sms.carriers import DeliveryStatus, OutboundMessage, WebhookRequest
 from fspbx_sms.carriers.clicksend import ClickSendAdapter
-from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
+from tests.carrier_cases import Answer, CarrierCase, Inbound, Status, basic, posted
 
 URL = "https://sms.example.com/webhooks/clicksend/1"
 FORM = "application/x-www-form-urlencoded"
@@ -46,17 +45,13 @@ class ClickSendCase(CarrierCase):
         ("dlr-undelivered.json", (Status(SENT_ID, DeliveryStatus.UNDELIVERED, "301"),)),
     )
 
-    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+    def account_credentials(self) -> dict[str, str]:
         """API username and key."""
-        credentials = {"username": "contract-user", "api_key": "CS-KEY-0123456789"}
-        if base_url:
-            credentials["base_url"] = base_url
-        return credentials
+        return {"username": "contract-user", "api_key": "CS-KEY-0123456789"}
 
     def check_send_request(self, request: Request, message: OutboundMessage) -> None:
         """Basic auth; ``messages[0]`` with source/from/to/body; MMS on its endpoint with media_file and subject."""
-        expected_auth = base64.b64encode(b"contract-user:CS-KEY-0123456789").decode()
-        assert request.headers["Authorization"] == f"Basic {expected_auth}"
+        assert request.headers["Authorization"] == basic("contract-user", "CS-KEY-0123456789")
         assert request.mimetype == "application/json"
         sent = request.get_json()
         (entry,) = sent["messages"]
@@ -90,9 +85,7 @@ class ClickSendCase(CarrierCase):
     def _posted(self, body: bytes, secret: str | None, content_type: str | None) -> WebhookRequest:
         if content_type is None:
             content_type = "application/json" if body.lstrip()[:1] == b"{" else FORM
-        query = {} if secret is None else {"secret": secret}
-        url = URL if secret is None else f"{URL}?secret={secret}"
-        return WebhookRequest(method="POST", url=url, headers={"Content-Type": content_type}, query=query, body=body)
+        return posted(URL, body, {"Content-Type": content_type}, secret)
 
     def webhook(self, body: bytes, *, content_type: str | None = None) -> WebhookRequest:
         """Posted to the account's URL, secret included."""

@@ -3,7 +3,6 @@ webhooks behind a URL secret."""
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 from urllib.parse import parse_qsl, urlencode
@@ -12,7 +11,7 @@ from werkzeug import Request
 
 from fspbx_sms.carriers import DeliveryStatus, OutboundMessage, WebhookRequest
 from fspbx_sms.carriers.commio import CommioAdapter
-from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
+from tests.carrier_cases import Answer, CarrierCase, Inbound, Status, basic, posted
 
 URL = "https://sms.example.com/webhooks/commio/1"
 FORM = "application/x-www-form-urlencoded"
@@ -46,17 +45,14 @@ class CommioCase(CarrierCase):
          (Status("9f3c2b1a-7d4e-4c5f-8a6b-0e1d2c3b4a59", DeliveryStatus.UNDELIVERED, "001"),)),
     )
 
-    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+    def account_credentials(self) -> dict[str, str]:
         """Account 1234, portal user and API token."""
-        credentials = {"account_id": "1234", "username": "user1", "api_token": "sesame"}
-        if base_url:
-            credentials["base_url"] = base_url
-        return credentials
+        return {"account_id": "1234", "username": "user1", "api_token": "sesame"}
 
     def check_send_request(self, request: Request, message: OutboundMessage) -> None:
         """Basic auth; SMS as JSON from_did/to_did/message, MMS as a multipart form with media_url;
         numbers as ten digits."""
-        assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"user1:sesame").decode()
+        assert request.headers["Authorization"] == basic("user1", "sesame")
         if message.media_urls:
             assert request.path.endswith("/mms/send")
             assert request.mimetype == "multipart/form-data"
@@ -89,10 +85,7 @@ class CommioCase(CarrierCase):
         return status, {"Content-Type": "application/json", **headers}, self.payload("error-failed.json")
 
     def _posted(self, body: bytes, secret: str | None, content_type: str | None) -> WebhookRequest:
-        query = {} if secret is None else {"secret": secret}
-        url = URL if secret is None else f"{URL}?secret={secret}"
-        headers = {"Content-Type": content_type or FORM}
-        return WebhookRequest(method="POST", url=url, headers=headers, query=query, body=body)
+        return posted(URL, body, {"Content-Type": content_type or FORM}, secret)
 
     def webhook(self, body: bytes, *, content_type: str | None = None) -> WebhookRequest:
         """Posted to the account's URL, secret included."""

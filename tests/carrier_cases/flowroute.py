@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
 import json
 
 from werkzeug import Request
 
 from fspbx_sms.carriers import DeliveryStatus, OutboundMessage, WebhookRequest
 from fspbx_sms.carriers.flowroute import FlowrouteAdapter
-from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
+from tests.carrier_cases import Answer, CarrierCase, Inbound, Status, basic, posted
 
 URL = "https://sms.example.com/webhooks/flowroute/1"
 DLR_ID = "mdr2-39cadeace66e11e7aff806cd7f24ba2d"
@@ -35,17 +34,13 @@ class FlowrouteCase(CarrierCase):
         ("dlr-level2-undeliverable.json", (Status(DLR_ID, DeliveryStatus.UNDELIVERED, "1006"),)),
     )
 
-    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+    def account_credentials(self) -> dict[str, str]:
         """Access key and secret key."""
-        credentials = {"access_key": "12345678", "secret_key": "fr-secret-contract"}
-        if base_url:
-            credentials["base_url"] = base_url
-        return credentials
+        return {"access_key": "12345678", "secret_key": "fr-secret-contract"}
 
     def check_send_request(self, request: Request, message: OutboundMessage) -> None:
         """Basic auth, JSON:API body with to/from (E.164 without plus), body, is_mms and media_urls."""
-        expected_auth = base64.b64encode(b"12345678:fr-secret-contract").decode()
-        assert request.headers["Authorization"] == f"Basic {expected_auth}"
+        assert request.headers["Authorization"] == basic("12345678", "fr-secret-contract")
         assert request.mimetype == "application/vnd.api+json"
         sent = json.loads(request.get_data())
         assert sent["data"]["type"] == "message"
@@ -72,10 +67,7 @@ class FlowrouteCase(CarrierCase):
         return status, {"Content-Type": "application/vnd.api+json", **headers}, self.payload(name)
 
     def _posted(self, body: bytes, secret: str | None) -> WebhookRequest:
-        query = {} if secret is None else {"secret": secret}
-        url = URL if secret is None else f"{URL}?secret={secret}"
-        headers = {"Content-Type": "application/json"}
-        return WebhookRequest(method="POST", url=url, headers=headers, query=query, body=body)
+        return posted(URL, body, {"Content-Type": "application/json"}, secret)
 
     def webhook(self, body: bytes, *, content_type: str | None = None) -> WebhookRequest:
         """Posted to the account's URL, secret included."""

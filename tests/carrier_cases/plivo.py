@@ -12,7 +12,7 @@ from werkzeug import Request
 
 from fspbx_sms.carriers import DeliveryStatus, OutboundMessage, WebhookRequest
 from fspbx_sms.carriers.plivo import PlivoAdapter
-from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
+from tests.carrier_cases import Answer, CarrierCase, Inbound, Status, basic, posted
 
 URL = "https://sms.example.com/webhooks/plivo/1"
 AUTH_ID = "MAXXXXXXXXXXXXXXXXXX"
@@ -48,17 +48,13 @@ class PlivoCase(CarrierCase):
         ("status-failed-200.form", (Status(SENT, DeliveryStatus.FAILED, "200"),)),
     )
 
-    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+    def account_credentials(self) -> dict[str, str]:
         """Auth ID and auth token."""
-        credentials = {"auth_id": AUTH_ID, "auth_token": AUTH_TOKEN}
-        if base_url:
-            credentials["base_url"] = base_url
-        return credentials
+        return {"auth_id": AUTH_ID, "auth_token": AUTH_TOKEN}
 
     def check_send_request(self, request: Request, message: OutboundMessage) -> None:
         """Basic auth; JSON src/dst/text, and type=mms with media_urls for an MMS."""
-        expected_auth = base64.b64encode(f"{AUTH_ID}:{AUTH_TOKEN}".encode()).decode()
-        assert request.headers["Authorization"] == f"Basic {expected_auth}"
+        assert request.headers["Authorization"] == basic(AUTH_ID, AUTH_TOKEN)
         assert request.mimetype == "application/json"
         sent = request.get_json()
         assert (sent["src"], sent["dst"]) == (message.from_number, message.to_numbers[0])
@@ -89,7 +85,7 @@ class PlivoCase(CarrierCase):
             "X-Plivo-Signature-V3": plivo_v3_signature(key, URL, body, nonce),
             "X-Plivo-Signature-V3-Nonce": nonce,
         }
-        return WebhookRequest(method="POST", url=URL, headers=headers, query={}, body=body)
+        return posted(URL, body, headers)
 
     def webhook(self, body: bytes, *, content_type: str | None = None) -> WebhookRequest:
         """Signed with the account's auth token and a fresh nonce."""

@@ -9,7 +9,7 @@ from werkzeug import Request
 
 from fspbx_sms.carriers import DeliveryStatus, OutboundMessage, WebhookRequest
 from fspbx_sms.carriers.sinch import SinchAdapter, signature
-from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
+from tests.carrier_cases import Answer, CarrierCase, Inbound, Status, posted
 
 URL = "https://sms.example.com/webhooks/sinch/1"
 SECRET = "callback-secret-contract"
@@ -26,7 +26,7 @@ def signed(body: bytes, *, secret: str = SECRET, timestamp: int | None = None, n
         "x-sinch-webhook-signature-algorithm": "HmacSHA256",
         "x-sinch-webhook-signature": signature(secret.encode(), body, nonce, stamp),
     }
-    return WebhookRequest(method="POST", url=URL, headers=headers, query={}, body=body)
+    return posted(URL, body, headers)
 
 
 class SinchCase(CarrierCase):
@@ -46,12 +46,9 @@ class SinchCase(CarrierCase):
         ("sdk-test-conversation-signed.json", ()),
     )
 
-    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+    def account_credentials(self) -> dict[str, str]:
         """Service plan, token and callback secret."""
-        credentials = {"service_plan_id": "plan-contract", "api_token": "token-contract", "webhook_secret": SECRET}
-        if base_url:
-            credentials["base_url"] = base_url
-        return credentials
+        return {"service_plan_id": "plan-contract", "api_token": "token-contract", "webhook_secret": SECRET}
 
     def check_send_request(self, request: Request, message: OutboundMessage) -> None:
         """Bearer token; mt_text body, or mt_media with the first URL attached and the others as links."""

@@ -11,7 +11,7 @@ from werkzeug import Request
 
 from fspbx_sms.carriers import DeliveryStatus, OutboundMessage, WebhookRequest
 from fspbx_sms.carriers.telnyx import TelnyxAdapter
-from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
+from tests.carrier_cases import Answer, CarrierCase, Inbound, Status, posted
 
 URL = "https://sms.example.com/webhooks/telnyx/1"
 
@@ -39,13 +39,10 @@ class TelnyxCase(CarrierCase):
     def __init__(self) -> None:
         self.key = SigningKey.generate()
 
-    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+    def account_credentials(self) -> dict[str, str]:
         """API key and the account's public key."""
         public_key = base64.b64encode(bytes(self.key.verify_key)).decode()
-        credentials = {"api_key": "KEY0123_contract", "public_key": public_key}
-        if base_url:
-            credentials["base_url"] = base_url
-        return credentials
+        return {"api_key": "KEY0123_contract", "public_key": public_key}
 
     def check_send_request(self, request: Request, message: OutboundMessage) -> None:
         """Bearer key, JSON with from/to/text and media_urls for MMS."""
@@ -79,7 +76,7 @@ class TelnyxCase(CarrierCase):
             "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
             "telnyx-timestamp": str(timestamp),
         }
-        return WebhookRequest(method="POST", url=URL, headers=headers, query={}, body=body)
+        return posted(URL, body, headers)
 
     def webhook(self, body: bytes, *, content_type: str | None = None) -> WebhookRequest:
         """Signed now with the account's key."""

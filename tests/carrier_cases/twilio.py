@@ -11,7 +11,7 @@ from werkzeug import Request
 
 from fspbx_sms.carriers import DeliveryStatus, OutboundMessage, WebhookRequest
 from fspbx_sms.carriers.twilio import TwilioAdapter
-from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
+from tests.carrier_cases import Answer, CarrierCase, Inbound, Status, basic, posted
 
 URL = "https://sms.example.com/webhooks/twilio/1"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -23,12 +23,37 @@ UNDELIVERED_OR_FAILED = "SM" + "3" * 32
 
 
 def twilio_signature(key: str, url: str, body: bytes) -> str:
-    """X-Twilio-Signature as Twilio's SDKs compute it: URL, then each name+value with names (then values) sorted."""
+    """X-Twilio-Signature as Twilio's SDKs (and SignalWire's Compatibility SDK) compute it: URL, then each
+    name+value with names (then values) sorted; HMAC-SHA1, base64."""
     params: dict[str, list[str]] = {}
     for name, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
         params.setdefault(name, []).append(value)
     data = url + "".join(name + value for name in sorted(params) for value in sorted(params[name]))
     return base64.b64encode(hmac.new(key.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
+def signed_form(url: str, header: str, key: str, body: bytes) -> WebhookRequest:
+    """``body`` posted as a form to ``url``, with its Twilio-style signature by ``key`` in ``header``."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded", header: twilio_signature(key, url, body)}
+    return posted(url, body, headers)
+
+
+def check_form_send(request: Request, message: OutboundMessage, username: str, password: str) -> None:
+    """Assert that ``request`` sends ``message`` as a Twilio-style Messages form with HTTP Basic auth: To, From,
+    Body and one MediaUrl per attachment."""
+    assert request.headers["Authorization"] == basic(username, password)
+    assert request.mimetype == "application/x-www-form-urlencoded"
+    assert request.form["To"] == message.to_numbers[0]
+    assert request.form["From"] == message.from_number
+    assert request.form.get("Body", "") == message.text
+    assert tuple(request.form.getlist("MediaUrl")) == message.media_urls
+
+
+def status_form(delivered: bytes, carrier_status: str, message_id: str) -> bytes:
+    """The Twilio-style status callback form ``delivered`` with another MessageStatus and MessageSid."""
+    form = dict(parse_qsl(delivered.decode(), keep_blank_values=True))
+    form.update(MessageSid=message_id, SmsSid=message_id, MessageStatus=carrier_status, SmsStatus=carrier_status)
+    return urlencode(form).encode()
 
 
 class TwilioCase(CarrierCase):
@@ -49,22 +74,13 @@ class TwilioCase(CarrierCase):
         ("status-failed-30034.form", (Status(UNDELIVERED_OR_FAILED, DeliveryStatus.FAILED, "30034"),)),
     )
 
-    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+    def account_credentials(self) -> dict[str, str]:
         """Account SID and auth token."""
-        credentials = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
-        if base_url:
-            credentials["base_url"] = base_url
-        return credentials
+        return {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN}
 
     def check_send_request(self, request: Request, message: OutboundMessage) -> None:
         """Basic auth, a form with To/From/Body and one MediaUrl per attachment."""
-        expected_auth = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-        assert request.headers["Authorization"] == f"Basic {expected_auth}"
-        assert request.mimetype == "application/x-www-form-urlencoded"
-        assert request.form["To"] == message.to_numbers[0]
-        assert request.form["From"] == message.from_number
-        assert request.form.get("Body", "") == message.text
-        assert tuple(request.form.getlist("MediaUrl")) == message.media_urls
+        check_form_send(request, message, ACCOUNT_SID, AUTH_TOKEN)
 
     def send_ok(self, message_id: str) -> Answer:
         """The SDK's documented 201 Message resource, with ``message_id`` as its sid."""
@@ -80,20 +96,13 @@ class TwilioCase(CarrierCase):
         }[kind]
         return status, {"Content-Type": "application/json", **headers}, self.payload(name)
 
-    def _signed(self, body: bytes, key: str) -> WebhookRequest:
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Twilio-Signature": twilio_signature(key, URL, body),
-        }
-        return WebhookRequest(method="POST", url=URL, headers=headers, query={}, body=body)
-
     def webhook(self, body: bytes, *, content_type: str | None = None) -> WebhookRequest:
         """Signed with the account's auth token."""
-        return self._signed(body, AUTH_TOKEN)
+        return signed_form(URL, "X-Twilio-Signature", AUTH_TOKEN, body)
 
     def forged(self, body: bytes) -> WebhookRequest:
         """Signed with another auth token."""
-        return self._signed(body, "someone-elses-auth-token")
+        return signed_form(URL, "X-Twilio-Signature", "someone-elses-auth-token", body)
 
     def replayed(self, body: bytes) -> None:
         """Twilio signs no time."""
@@ -101,9 +110,7 @@ class TwilioCase(CarrierCase):
 
     def status_body(self, carrier_status: str, message_id: str) -> bytes:
         """The delivered status callback with another MessageStatus and MessageSid."""
-        form = dict(parse_qsl(self.payload("status-delivered.form").decode(), keep_blank_values=True))
-        form.update(MessageSid=message_id, SmsSid=message_id, MessageStatus=carrier_status, SmsStatus=carrier_status)
-        return urlencode(form).encode()
+        return status_form(self.payload("status-delivered.form"), carrier_status, message_id)
 
 
 CASE = TwilioCase()

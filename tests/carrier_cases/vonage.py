@@ -14,7 +14,7 @@ from werkzeug import Request
 
 from fspbx_sms.carriers import DeliveryStatus, OutboundMessage, WebhookRequest
 from fspbx_sms.carriers.vonage import VonageAdapter
-from tests.carrier_cases import Answer, CarrierCase, Inbound, Status
+from tests.carrier_cases import Answer, CarrierCase, Inbound, Status, basic, posted
 
 URL = "https://sms.example.com/webhooks/vonage/1"
 SIGNATURE_SECRET = "signature-secret-contract"
@@ -47,7 +47,7 @@ def signed(body: bytes, *, secret: str = SIGNATURE_SECRET, iat: float | None = N
         **claims,
     }
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {hs256_jwt(token_claims, secret)}"}
-    return WebhookRequest(method="POST", url=URL, headers=headers, query={}, body=body)
+    return posted(URL, body, headers)
 
 
 class VonageCase(CarrierCase):
@@ -66,17 +66,13 @@ class VonageCase(CarrierCase):
         ("message-status-read-whatsapp.json", (Status(UUID, DeliveryStatus.DELIVERED),)),
     )
 
-    def credentials(self, base_url: str | None = None) -> dict[str, str]:
+    def account_credentials(self) -> dict[str, str]:
         """API key and secret, and the signature secret."""
-        credentials = {"api_key": "a1b2c3d4", "api_secret": "api-secret-contract", "signature_secret": SIGNATURE_SECRET}
-        if base_url:
-            credentials["base_url"] = base_url
-        return credentials
+        return {"api_key": "a1b2c3d4", "api_secret": "api-secret-contract", "signature_secret": SIGNATURE_SECRET}
 
     def check_send_request(self, request: Request, message: OutboundMessage) -> None:
         """Basic auth; numbers without +; sms text, or the mms media (several: one content message)."""
-        expected_auth = "Basic " + base64.b64encode(b"a1b2c3d4:api-secret-contract").decode()
-        assert request.headers["Authorization"] == expected_auth
+        assert request.headers["Authorization"] == basic("a1b2c3d4", "api-secret-contract")
         assert request.mimetype == "application/json"
         sent = request.get_json()
         assert sent["to"] == message.to_numbers[0].removeprefix("+")
