@@ -149,6 +149,16 @@ def test_inbound_mms_keeps_its_media_type_and_every_field():
     assert message.raw["MessagingServiceSid"] == "MG" + "a" * 32
 
 
+def test_a_non_ascii_body_is_signed_and_read_as_utf8():
+    """Twilio percent-encodes the UTF-8 bytes of a body and signs the decoded text: accents and emoji survive."""
+    text = "Café ✓ 👍 ¿sí?"
+    body = CASE.payload("inbound-sms.form").replace(b"Body=Ahoy", urlencode({"Body": text}).encode())
+    assert body != CASE.payload("inbound-sms.form")
+    [message] = CASE.adapter().handle_webhook(CASE.webhook(body))
+    assert isinstance(message, InboundMessage)
+    assert message.text == text
+
+
 def test_failed_status_keeps_twilios_error_code_and_message():
     body = CASE.payload("status-failed-30034.form") + b"&ErrorMessage=Unregistered+number"
     [update] = CASE.adapter().handle_webhook(CASE.webhook(body))
