@@ -18,8 +18,12 @@ def driver_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine for ``url`` with the settings each backend needs under gevent."""
+def make_engine(url: str, connections: int = 10) -> Engine:
+    """Create the engine for ``url`` with the settings each backend needs under gevent.
+
+    On PostgreSQL ``connections`` stay open (plus up to 10 more in bursts): enough for every outbox worker and
+    the web requests beside them, so busy moments do not open and close connections.
+    """
     url = driver_url(url)
     if url.startswith("sqlite"):
         # One connection, handed out through a (gevent-aware, once patched) queue: greenlets wait their turn
@@ -27,7 +31,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, pool_size=connections, max_overflow=10, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 def build_services(settings: Settings) -> Services:
     """Database, secrets and carrier adapters: what every command needs (no connections opened yet)."""
-    engine = make_engine(settings.database_url)
+    # Each outbox worker holds a connection while it claims or records; web requests need their own.
+    engine = make_engine(settings.database_url, connections=settings.workers + 8)
     box = CredentialBox(load_master_key(settings))
     return Services(
         settings=settings,
@@ -94,7 +95,9 @@ class Service:
         """Migrate the schema, then start ESL, workers and HTTP (returns once listening)."""
         settings, services = self.settings, self.services
         upgrade(services.engine)
-        events = PhoneEvents(services.sessions, services.policy, lambda: services.notify_workers(), services.media)
+        events = PhoneEvents(
+            services.sessions, services.policy, lambda jobs=1: services.notify_workers(jobs), services.media
+        )
         if settings.run_esl:
             services.esl_clients = [
                 EslClient(

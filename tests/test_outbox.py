@@ -177,3 +177,23 @@ def test_wake_oldest_only_releases_one_job_per_target(db_engine):
     with Session(db_engine, expire_on_commit=False) as session:
         states = {job.id: job.state for job in session.scalars(select(Job))}
     assert [states[job.id] for job in jobs] == [JobState.PENDING, JobState.PENDING, JobState.PENDING, JobState.WAITING]
+
+
+def test_a_job_queued_behind_an_unfinished_one_starts_waiting(db_engine):
+    """Ordered jobs: the first for a target is due at once, later ones wait until the one ahead finishes."""
+    def queue(target: str) -> Job:
+        with Session(db_engine, expire_on_commit=False) as session:
+            message = Message(direction=Direction.INBOUND, origin=Origin.CARRIER, body="hi", remote_numbers=["+1"])
+            job = outbox.enqueue_in_order(session, JobKind.SIP, message, target, max_attempts=3)
+            session.add(message)
+            session.commit()
+            return job
+
+    first, second, other = queue("1001@a"), queue("1001@a"), queue("1002@a")
+    assert (first.state, second.state, other.state) == (JobState.PENDING, JobState.WAITING, JobState.PENDING)
+    with Session(db_engine, expire_on_commit=False) as session, session.begin():
+        session.execute(update(Job).where(Job.id == first.id).values(state=JobState.DONE))
+        outbox.wake(session, JobKind.SIP, "1001@a", oldest_only=True)
+    assert queue("1001@a").state == JobState.WAITING  # the second is due now, but not finished: the third waits
+    with Session(db_engine, expire_on_commit=False) as session:
+        assert session.get(Job, second.id).state == JobState.PENDING

@@ -115,4 +115,6 @@ class CarrierSend:
                 opt_out(session, message.our_number, job.target, "carrier")
             if message.origin is Origin.SIP and message.extension is not None:
                 # The phone that wrote it gets a short notice saying why (see sip_delivery's bounce).
-                outbox.enqueue(session, JobKind.SIP, message, message.extension.address, max_attempts=job.max_attempts)
+                outbox.enqueue_in_order(
+                    session, JobKind.SIP, message, message.extension.address, max_attempts=job.max_attempts
+                )

@@ -87,6 +87,22 @@ def enqueue(
     return job
 
 
+def enqueue_in_order(session: Session, kind: JobKind, message: Message, target: str, *, max_attempts: int) -> Job:
+    """Add a job that must run after every unfinished job of ``kind`` for ``target`` (texts to one extension).
+
+    With such a job ahead it starts ``waiting`` (the one ahead wakes it when it finishes) instead of being
+    claimed only to find it must wait.
+    """
+    lock_target(session, kind, target)
+    ahead = select(Job.id).where(
+        Job.kind == kind,
+        Job.target == target,
+        Job.state.in_([JobState.PENDING, JobState.RUNNING, JobState.WAITING]),
+    )
+    state = JobState.WAITING if session.scalars(ahead).first() is not None else JobState.PENDING
+    return enqueue(session, kind, message, target, max_attempts=max_attempts, state=state)
+
+
 def claim(session: Session, worker_id: str, lease_seconds: float, limit: int = 1) -> list[Job]:
     """Lease up to ``limit`` due jobs (pending and due, or running with an expired lease) to ``worker_id``.
 

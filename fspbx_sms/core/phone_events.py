@@ -32,7 +32,7 @@ class PhoneEvents:
         self,
         sessions: sessionmaker[Session],
         policy: RoutingPolicy,
-        notify: Callable[[], None],
+        notify: Callable[..., None],
         media: MediaLibrary | None = None,
     ):
         self._sessions = sessions
@@ -74,7 +74,7 @@ class PhoneEvents:
             log.info("%s: new device %s on %s", address, registration.user_agent or "?", registration.node)
         if woken:
             log.info("%s registered: %d waiting text(s) released", address, woken)
-            self._notify()
+            self._notify(woken)
 
     def resync(self, node: str, devices: list[DeviceContact]) -> None:
         """(Re)connected to ``node``: make its registrations exactly what FreeSWITCH lists now."""
@@ -107,7 +107,7 @@ class PhoneEvents:
         with session_scope(self._sessions) as session:
             woken = outbox.wake(session, JobKind.SIP, oldest_only=True)
         if woken:
-            self._notify()
+            self._notify(woken)
 
     def voicemail(self, voicemail: VoicemailLeft) -> None:
         """Store a new voicemail as an event the engine can act on (once per ``VM-UUID``)."""

@@ -152,7 +152,7 @@ def _store_inbound(
 
 def _to_extension(session: Session, message: Message, extension: Extension, policy: RoutingPolicy) -> int:
     """Queue delivery to the extension's SIP devices, and to its mobile app when it has a push URL."""
-    outbox.enqueue(session, JobKind.SIP, message, extension.address, max_attempts=policy.max_attempts)
+    outbox.enqueue_in_order(session, JobKind.SIP, message, extension.address, max_attempts=policy.max_attempts)
     if not extension.push_url:
         return 1
     outbox.enqueue(session, JobKind.NOTIFY, message, extension.address, max_attempts=policy.max_attempts)
@@ -335,4 +335,4 @@ def _sending_number(session: Session, sender: Extension, remote: str) -> Messagi
 def _bounce(session: Session, failed: Message, sender: Extension, policy: RoutingPolicy) -> None:
     """Tell the phone that sent ``failed`` why it did not go out: a SIP job back to the sender's own
     extension for the failed message carries the notice (see ``sip_delivery``)."""
-    outbox.enqueue(session, JobKind.SIP, failed, sender.address, max_attempts=policy.max_attempts)
+    outbox.enqueue_in_order(session, JobKind.SIP, failed, sender.address, max_attempts=policy.max_attempts)

@@ -28,8 +28,8 @@ class Services:
     adapters: AdapterCache
     policy: RoutingPolicy
     esl_clients: Sequence[EslClient] = ()
-    #: Wakes this process's outbox workers after new jobs were committed.
-    notify_workers: Callable[[], None] = lambda: None
+    #: Wakes this process's outbox workers after new jobs were committed (one per job, by default one).
+    notify_workers: Callable[..., None] = lambda jobs=1: None
     #: Media files (uploads and inbound MMS) and their signed links.
     media: MediaLibrary = field(init=False)
     #: Signs the dashboard's session cookies.

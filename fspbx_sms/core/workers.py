@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import deque
 from typing import Protocol
 
 import gevent
@@ -48,7 +49,10 @@ class WorkerPool:
         self._lease_seconds = lease_seconds
         self._backoff = backoff
         self._poll_interval = poll_interval
-        self._wakeup = gevent.event.Event()
+        #: One event per idle worker, oldest idle first; ``notify`` sets as many as there are new jobs.
+        self._idle: deque[gevent.event.Event] = deque()
+        #: Notifications that found no idle worker: as many busy workers look again before they sleep.
+        self._missed = 0
         self._greenlets: list[gevent.Greenlet] = []
         self._running = False
         self.worker_prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -61,26 +65,37 @@ class WorkerPool:
     def stop(self, timeout: float = 10.0) -> None:
         """Let running jobs finish (up to ``timeout``), then kill the workers."""
         self._running = False
-        self._wakeup.set()
+        while self._idle:
+            self._idle.popleft().set()
         gevent.joinall(self._greenlets, timeout=timeout)
         gevent.killall(self._greenlets)
 
-    def notify(self) -> None:
-        """New work was committed in this process: wake idle workers now instead of at the next poll."""
-        self._wakeup.set()
+    def notify(self, jobs: int = 1) -> None:
+        """``jobs`` new jobs were committed in this process: wake that many idle workers now (not every worker,
+        which would send them all to claim the same row), instead of at their next poll."""
+        for _ in range(max(jobs, 1)):
+            if self._idle:
+                self._idle.popleft().set()
+            elif self._missed < self._size:
+                self._missed += 1
 
     def _work(self, worker_id: str) -> None:
         while self._running:
-            # Cleared before looking for work, so a notify() that comes while the claim finds nothing still
-            # wakes this worker at once.
-            self._wakeup.clear()
             try:
                 ran = self.run_once(worker_id)
             except Exception:
                 log.exception("outbox worker %s: unexpected error; pausing before the next claim", worker_id)
                 ran = False
-            if not ran and self._running:
-                self._wakeup.wait(self._poll_interval)
+            if ran or not self._running:
+                continue
+            if self._missed:
+                # A notification came while this worker was busy and nobody was idle: look again now.
+                self._missed -= 1
+                continue
+            wakeup = gevent.event.Event()
+            self._idle.append(wakeup)
+            if not wakeup.wait(self._poll_interval) and wakeup in self._idle:
+                self._idle.remove(wakeup)
 
     def run_once(self, worker_id: str) -> bool:
         """Claim and run one due job; return False when nothing was due."""

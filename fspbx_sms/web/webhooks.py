@@ -57,6 +57,6 @@ def receive(provider: str, account_id: int):
             return _error(400, f"bad webhook: {err}")
         queued = store_carrier_events(session, account, events, services.policy)
     if queued:
-        services.notify_workers()
+        services.notify_workers(queued)
     content_type, body = adapter.webhook_ack
     return Response(body, status=200, content_type=content_type)
