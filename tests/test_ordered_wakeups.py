@@ -87,7 +87,7 @@ def test_a_phone_registering_wakes_a_text_deciding_its_extension_is_offline(post
     """The text found no device; the phone registers before that decision is committed: the text is due."""
     job_id = _running_sip_job(postgres_engine, "worker-a")
     policy = RoutingPolicy(max_attempts=5, default_region="US")
-    events = PhoneEvents(make_session_factory(postgres_engine), policy, notify=lambda: None)
+    events = PhoneEvents(make_session_factory(postgres_engine), policy, notify=lambda jobs=1: None)
     registration = Registration(
         kind="register", user="1001", domain="pbx.test", contact="sip:1001@192.0.2.10:5060", call_id="c-1",
         expires=3600, network_ip="192.0.2.10", profile="internal", user_agent="Yealink T54W", headers={}, node="fs1",

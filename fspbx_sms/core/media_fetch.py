@@ -64,6 +64,7 @@ def media_pending(session: Session, message_id: int) -> bool:
             Job.kind == JobKind.MEDIA,
             Job.state.in_([JobState.PENDING, JobState.RUNNING]),
         )
+        .limit(1)
     ).first()
     return pending is not None
 

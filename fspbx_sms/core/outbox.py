@@ -93,13 +93,14 @@ def enqueue_in_order(session: Session, kind: JobKind, message: Message, target: 
     With such a job ahead it starts ``waiting`` (the one ahead wakes it when it finishes) instead of being
     claimed only to find it must wait.
     """
+    session.flush()  # write the message first, so the lock below is held only for the check and the job
     lock_target(session, kind, target)
     ahead = select(Job.id).where(
         Job.kind == kind,
         Job.target == target,
         Job.state.in_([JobState.PENDING, JobState.RUNNING, JobState.WAITING]),
     )
-    state = JobState.WAITING if session.scalars(ahead).first() is not None else JobState.PENDING
+    state = JobState.WAITING if session.scalars(ahead.limit(1)).first() is not None else JobState.PENDING
     return enqueue(session, kind, message, target, max_attempts=max_attempts, state=state)
 
 
@@ -189,7 +190,15 @@ def wake(session: Session, kind: JobKind, target: str | None = None, *, oldest_o
     statement = update(Job).where(Job.kind == kind, Job.state == JobState.WAITING)
     if target is not None:
         statement = statement.where(Job.target == target)
-    if oldest_only:
+    if oldest_only and target is not None:
+        # Two plain statements: PostgreSQL may run "id IN (SELECT min(id) …)" once per waiting row.
+        oldest_id = session.scalar(
+            select(func.min(Job.id)).where(Job.kind == kind, Job.state == JobState.WAITING, Job.target == target)
+        )
+        if oldest_id is None:
+            return 0
+        statement = statement.where(Job.id == oldest_id)
+    elif oldest_only:
         oldest = select(func.min(Job.id)).where(Job.kind == kind, Job.state == JobState.WAITING)
         if target is not None:
             oldest = oldest.where(Job.target == target)

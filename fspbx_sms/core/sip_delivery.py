@@ -301,16 +301,16 @@ def _registered(session: Session, target: str) -> bool:
     """Whether the extension ``user@domain`` has a registered device now."""
     user, _, domain = target.partition("@")
     found = select(SipRegistration.id).where(SipRegistration.user == user, SipRegistration.domain == domain)
-    return session.scalars(found).first() is not None
+    return session.scalars(found.limit(1)).first() is not None
 
 
 def _older_unfinished(session: Session, job: Job) -> bool:
     """Whether an older SIP job for the same extension has not finished yet."""
     return (
         session.scalars(
-            select(Job.id).where(
-                Job.kind == JobKind.SIP, Job.target == job.target, Job.id < job.id, Job.state.in_(_UNFINISHED)
-            )
+            select(Job.id)
+            .where(Job.kind == JobKind.SIP, Job.target == job.target, Job.id < job.id, Job.state.in_(_UNFINISHED))
+            .limit(1)
         ).first()
         is not None
     )
@@ -320,7 +320,9 @@ def _accepted_somewhere(session: Session, job: Job) -> bool:
     """Whether any device accepted any part of the job's text."""
     return (
         session.scalars(
-            select(SipDeviceDelivery.id).where(SipDeviceDelivery.job_id == job.id, SipDeviceDelivery.status == "sent")
+            select(SipDeviceDelivery.id)
+            .where(SipDeviceDelivery.job_id == job.id, SipDeviceDelivery.status == "sent")
+            .limit(1)
         ).first()
         is not None
     )
