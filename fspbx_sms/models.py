@@ -383,6 +383,24 @@ class MessageEvent(Base):
     message: Mapped[Message | None] = relationship(back_populates="events")
 
 
+class EarlyStatus(Base):
+    """A carrier status callback for a message id we do not know yet: kept until our send's answer (which carries
+    that id) is recorded, then applied. Callbacks for messages that never turn out to be ours expire after a day.
+    """
+
+    __tablename__ = "early_statuses"
+    __table_args__ = (Index("ix_early_statuses_message", "carrier_account_id", "carrier_message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    carrier_account_id: Mapped[int] = mapped_column(ForeignKey("carrier_accounts.id", ondelete="CASCADE"))
+    carrier_message_id: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(32))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_text: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[dict | None] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SipRegistration(Base):
     """One registered SIP device (a contact) of an extension on one FreeSWITCH node.
 

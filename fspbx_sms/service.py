@@ -18,7 +18,7 @@ from fspbx_sms.core.media_store import MediaStoreError
 from fspbx_sms.core.outbox import Backoff
 from fspbx_sms.core.phone_events import PhoneEvents
 from fspbx_sms.core.push import PushNotify
-from fspbx_sms.core.retention import cutoff_for, purge_before
+from fspbx_sms.core.retention import cutoff_for, purge_before, purge_early_statuses
 from fspbx_sms.core.routing import RoutingPolicy
 from fspbx_sms.core.secrets import CredentialBox, load_master_key
 from fspbx_sms.core.services import Services
@@ -152,8 +152,7 @@ class Service:
             client.start()
         if self.pool is not None:
             self.pool.start()
-            if settings.retention_days:
-                self._janitor = gevent.spawn(self._purge_daily)
+            self._janitor = gevent.spawn(self._purge_daily)
         self.http = WSGIServer(
             (settings.http_host, settings.http_port),
             create_app(services),
@@ -169,14 +168,21 @@ class Service:
         )
 
     def _purge_daily(self) -> None:
-        """Purge messages older than the retention age once a day (the first time a minute after start)."""
+        """Once a day (the first time a minute after start): forget status callbacks kept a day for messages
+        that never turned up, and purge messages older than the retention age when one is set."""
         gevent.sleep(60)
         while True:
             try:
-                removed = purge_expired(self.services)
-                log.info("retention: %d message(s) older than %d days purged", removed, self.settings.retention_days)
+                with session_scope(self.services.sessions) as session:
+                    forgotten = purge_early_statuses(session, cutoff_for(1))
+                if forgotten:
+                    log.info("%d status callback(s) for messages that are not ours forgotten", forgotten)
+                if self.settings.retention_days:
+                    removed = purge_expired(self.services)
+                    log.info("retention: %d message(s) older than %d days purged", removed,
+                             self.settings.retention_days)
             except Exception:
-                log.exception("retention purge failed; trying again tomorrow")
+                log.exception("daily purge failed; trying again tomorrow")
             gevent.sleep(24 * 3600)
 
     def serve_forever(self) -> None:

@@ -8,9 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fspbx_sms.core import outbox
-from fspbx_sms.core.retention import cutoff_for, purge_before
+from fspbx_sms.core.retention import cutoff_for, purge_before, purge_early_statuses
 from fspbx_sms.models import (
+    CarrierAccount,
     Direction,
+    EarlyStatus,
     Job,
     JobKind,
     JobState,
@@ -51,3 +53,19 @@ def test_purge_removes_old_finished_messages_only(db_engine):
         assert session.scalar(select(func.count()).select_from(MessageEvent)) == 2
         assert session.scalar(select(func.count()).select_from(Job)) == 2
         assert list(session.scalars(select(Media.storage_key))) == ["bb/shared"]
+
+
+def test_status_callbacks_for_messages_never_ours_are_forgotten_after_a_day(db_engine):
+    """Kept callbacks older than the cutoff go; recent ones stay (their send's answer may still come)."""
+    with Session(db_engine) as session:
+        account = CarrierAccount(name="acct", provider="telnyx", credentials_encrypted="x", webhook_secret="s")
+        session.add(account)
+        session.flush()
+        for age_hours, message_id in ((30, "old"), (2, "recent")):
+            session.add(EarlyStatus(carrier_account_id=account.id, carrier_message_id=message_id, status="delivered",
+                                    created_at=utcnow() - timedelta(hours=age_hours)))
+        session.commit()
+    with Session(db_engine) as session, session.begin():
+        assert purge_early_statuses(session, cutoff_for(1)) == 1
+    with Session(db_engine) as session:
+        assert [row.carrier_message_id for row in session.scalars(select(EarlyStatus))] == ["recent"]

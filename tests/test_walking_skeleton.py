@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug import Request, Response
 
-from fspbx_sms.models import Job, JobState, Message, MessageStatus
+from fspbx_sms.models import EarlyStatus, Job, JobState, Message, MessageStatus
 from tests.telnyx_account import PAYLOADS, fixture, received
 
 EXTENSION = "1001@pbx.test"
@@ -109,6 +109,33 @@ def test_phone_text_goes_out_through_telnyx_and_a_receipt_marks_it_delivered(ser
     assert _messages(db_engine)[0].status == MessageStatus.DELIVERED
     time.sleep(0.5)
     assert len(sent) == 1
+
+
+def test_a_receipt_that_overtakes_the_send_answer_is_applied_when_the_answer_arrives(
+    service, telnyx, esl, httpserver, db_engine
+):
+    """Telnyx reports the message delivered before answering our send (the webhook races the HTTP answer): the
+    receipt is kept, then applied once the send's answer gives the message its id — nothing lost."""
+    service.cli("number", "add", "+15550001001", "--carrier", "telnyx-main", "--extension", EXTENSION)
+    response = fixture("send-response.json")
+    message_id = response["data"]["id"] = "40385f64-5717-4562-b3fc-2c963f66afa7"
+    receipt = fixture("message-finalized-delivered.json")
+    receipt["data"]["payload"]["id"] = message_id
+    early: list[int] = []
+
+    def telnyx_api(request: Request) -> Response:
+        early.append(telnyx.post(json.dumps(receipt).encode()).status_code)
+        return Response(json.dumps(response), status=200, content_type="application/json")
+
+    httpserver.expect_request("/v2/messages", method="POST").respond_with_handler(telnyx_api)
+    service.wait_esl_connected()
+    esl.phone_message("1001", "+15557654321", b"racing the receipt")
+    esl.wait_for(lambda: early == [200] and _messages(db_engine)[0].status == MessageStatus.DELIVERED, timeout=10)
+    with Session(db_engine) as session:
+        [message] = session.scalars(select(Message)).all()
+        assert message.carrier_message_id == message_id
+        assert [e.status for e in message.events if e.kind == "status"] == [MessageStatus.DELIVERED]
+        assert session.scalars(select(EarlyStatus)).all() == []
 
 
 def test_nasty_text_arrives_byte_exact_on_the_phone(service, telnyx, esl):

@@ -12,6 +12,7 @@ from fspbx_sms.core.adapters import AdapterCache
 from fspbx_sms.core.media import MediaLibrary
 from fspbx_sms.core.media_fetch import media_pending
 from fspbx_sms.core.optouts import opt_out
+from fspbx_sms.core.routing import apply_early_statuses
 from fspbx_sms.db import session_scope
 from fspbx_sms.models import Job, JobKind, JobState, Message, MessageEvent, MessageStatus, Origin
 
@@ -103,6 +104,8 @@ class CarrierSend:
             return
         if isinstance(outcome, outbox.Done):
             message.carrier_message_id = outcome.reference
+            if outcome.reference:
+                apply_early_statuses(session, message)
         elif job.state is JobState.DEAD:
             provider = message.carrier_account.provider if message.carrier_account else ""
             if (

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from fspbx_sms.models import Job, JobState, Media, Message, MessageEvent, utcnow
+from fspbx_sms.models import EarlyStatus, Job, JobState, Media, Message, MessageEvent, utcnow
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,11 @@ def purge_before(session: Session, cutoff: datetime, batch: int = 500) -> PurgeR
         removed += len(ids)
     still_used = set(session.scalars(select(Media.storage_key).where(Media.storage_key.in_(keys)))) if keys else set()
     return PurgeResult(removed, tuple(sorted(keys - still_used)))
+
+
+def purge_early_statuses(session: Session, cutoff: datetime) -> int:
+    """Forget status callbacks kept since before ``cutoff`` for messages that never turned out to be ours."""
+    return session.execute(delete(EarlyStatus).where(EarlyStatus.created_at < cutoff)).rowcount
 
 
 def cutoff_for(days: int) -> datetime:

@@ -28,6 +28,7 @@ from fspbx_sms.models import (
     CarrierAccount,
     Direction,
     Domain,
+    EarlyStatus,
     Extension,
     JobKind,
     Media,
@@ -186,18 +187,47 @@ def _apply_status(session: Session, account: CarrierAccount, update: StatusUpdat
         )
     ).one_or_none()
     if message is None:
-        log.warning(
-            "status %s for unknown carrier message %s ignored", update.status, update.carrier_message_id
+        # The carrier can report on a send before its answer (with this id) is recorded: keep it until then.
+        log.info("status %s for carrier message %s kept until that send is recorded", update.status,
+                 update.carrier_message_id)
+        session.add(
+            EarlyStatus(
+                carrier_account_id=account.id,
+                carrier_message_id=update.carrier_message_id,
+                status=update.status.value,
+                error_code=update.error_code,
+                error_text=update.error_text,
+                raw=update.raw,
+            )
         )
         return
-    status = MessageStatus(update.status.value)
-    message.events.append(
-        MessageEvent(kind="status", status=status, detail=update.error_text or "", raw=update.raw)
-    )
+    _record_status(message, MessageStatus(update.status.value), update.error_code, update.error_text, update.raw)
+
+
+def apply_early_statuses(session: Session, message: Message) -> None:
+    """Apply (then forget) the status callbacks that came for ``message`` before its send was recorded."""
+    early = session.scalars(
+        select(EarlyStatus)
+        .where(
+            EarlyStatus.carrier_account_id == message.carrier_account_id,
+            EarlyStatus.carrier_message_id == message.carrier_message_id,
+        )
+        .order_by(EarlyStatus.id)
+    ).all()
+    for row in early:
+        _record_status(message, MessageStatus(row.status), row.error_code, row.error_text, row.raw)
+        session.delete(row)
+
+
+def _record_status(
+    message: Message, status: MessageStatus, error_code: str | None, error_text: str | None, raw: dict | None
+) -> None:
+    """Log a carrier status on the message; move its status only forward."""
+    message.events.append(MessageEvent(kind="status", status=status, detail=error_text or "", raw=raw))
     if _STATUS_RANK[status] >= _STATUS_RANK[message.status] and message.status != status:
         message.status = status
-        if update.error_code or update.error_text:
-            message.error_code, message.error_text = update.error_code, update.error_text
+        if error_code or error_text:
+            message.error_code, message.error_text = error_code, error_text
 
 
 def store_phone_text(
