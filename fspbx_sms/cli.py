@@ -66,6 +66,9 @@ def run() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Our DEBUG is about texts; the HTTP and S3 libraries' DEBUG dumps every request they make.
+    for noisy in ("botocore", "boto3", "s3transfer", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLogger().level))
     service = Service(settings)
     service.start()
     service.serve_forever()

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from fspbx_sms.carriers import InboundMessage, StatusUpdate
 from fspbx_sms.core import outbox
@@ -108,7 +108,11 @@ def _store_inbound(
         return 0
     to_numbers = [from_carrier(n, policy.default_region) for n in event.to_numbers]
     number = session.scalars(
-        select(MessagingNumber).where(MessagingNumber.e164.in_(to_numbers), MessagingNumber.enabled)
+        select(MessagingNumber)
+        .where(MessagingNumber.e164.in_(to_numbers), MessagingNumber.enabled)
+        # The extension and its domain are needed for every delivery: one query instead of three.
+        .options(joinedload(MessagingNumber.extension).joinedload(Extension.domain))
+        .limit(1)
     ).first()
     our_number = number.e164 if number else (to_numbers[0] if to_numbers else "")
     others = [n for n in to_numbers if n != our_number]
