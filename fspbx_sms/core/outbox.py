@@ -95,13 +95,20 @@ def enqueue_in_order(session: Session, kind: JobKind, message: Message, target: 
     """
     session.flush()  # write the message first, so the lock below is held only for the check and the job
     lock_target(session, kind, target)
+    state = JobState.WAITING if unfinished_ahead(session, kind, target) else JobState.PENDING
+    return enqueue(session, kind, message, target, max_attempts=max_attempts, state=state)
+
+
+def unfinished_ahead(session: Session, kind: JobKind, target: str, before_id: int | None = None) -> bool:
+    """Whether a job of ``kind`` for ``target`` (older than job ``before_id``, if given) has not finished yet."""
     ahead = select(Job.id).where(
         Job.kind == kind,
         Job.target == target,
         Job.state.in_([JobState.PENDING, JobState.RUNNING, JobState.WAITING]),
     )
-    state = JobState.WAITING if session.scalars(ahead.limit(1)).first() is not None else JobState.PENDING
-    return enqueue(session, kind, message, target, max_attempts=max_attempts, state=state)
+    if before_id is not None:
+        ahead = ahead.where(Job.id < before_id)
+    return session.scalars(ahead.limit(1)).first() is not None
 
 
 def claim(session: Session, worker_id: str, lease_seconds: float, limit: int = 1) -> list[Job]:
@@ -200,8 +207,6 @@ def wake(session: Session, kind: JobKind, target: str | None = None, *, oldest_o
         statement = statement.where(Job.id == oldest_id)
     elif oldest_only:
         oldest = select(func.min(Job.id)).where(Job.kind == kind, Job.state == JobState.WAITING)
-        if target is not None:
-            oldest = oldest.where(Job.target == target)
         statement = statement.where(Job.id.in_(oldest.group_by(Job.target)))
     now = utcnow()
     return session.execute(statement.values(state=JobState.PENDING, next_run_at=now, updated_at=now)).rowcount

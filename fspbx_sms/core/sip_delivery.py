@@ -40,7 +40,6 @@ from fspbx_sms.models import (
 log = logging.getLogger(__name__)
 
 _FINAL = {MessageStatus.DELIVERED, MessageStatus.UNDELIVERED, MessageStatus.FAILED}
-_UNFINISHED = (JobState.PENDING, JobState.RUNNING, JobState.WAITING)
 #: Per-device outcomes that a retry does not send again.
 _SETTLED = {"sent", "not_found", "rejected"}
 _OFFLINE = "has no registered device"
@@ -105,7 +104,7 @@ class SipDelivery:
             message = session.get(Message, job.message_id)
             if message is None:
                 return outbox.Fail("the message was deleted")
-            if _older_unfinished(session, job):
+            if outbox.unfinished_ahead(session, JobKind.SIP, job.target, job.id):
                 return outbox.Wait(f"an older text to {job.target} goes first")
             text = self._text(message, job.target)
             user, _, domain = job.target.partition("@")
@@ -231,7 +230,11 @@ class SipDelivery:
         _record(session, job, message, outcome)
         if job.state in (JobState.DONE, JobState.DEAD):
             outbox.wake(session, JobKind.SIP, job.target, oldest_only=True)
-        elif isinstance(outcome, outbox.Wait) and not offline and not _older_unfinished(session, job):
+        elif (
+            isinstance(outcome, outbox.Wait)
+            and not offline
+            and not outbox.unfinished_ahead(session, JobKind.SIP, job.target, job.id)
+        ):
             # The older text finished while this job was deciding to wait for it.
             job.state, job.next_run_at = JobState.PENDING, utcnow()
 
@@ -302,18 +305,6 @@ def _registered(session: Session, target: str) -> bool:
     user, _, domain = target.partition("@")
     found = select(SipRegistration.id).where(SipRegistration.user == user, SipRegistration.domain == domain)
     return session.scalars(found.limit(1)).first() is not None
-
-
-def _older_unfinished(session: Session, job: Job) -> bool:
-    """Whether an older SIP job for the same extension has not finished yet."""
-    return (
-        session.scalars(
-            select(Job.id)
-            .where(Job.kind == JobKind.SIP, Job.target == job.target, Job.id < job.id, Job.state.in_(_UNFINISHED))
-            .limit(1)
-        ).first()
-        is not None
-    )
 
 
 def _accepted_somewhere(session: Session, job: Job) -> bool:
